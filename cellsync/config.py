@@ -1,0 +1,98 @@
+"""One settings object for the whole package, with CELLSYNC_* environment overrides.
+
+`cellsync.settings.persist_data = False` in a notebook, or `CELLSYNC_PERSIST_DATA=0` in the
+environment of the kernel, both work; the environment is read once at import.
+"""
+
+from __future__ import annotations
+
+import os
+
+import param
+
+from .errors import SettingsError
+
+
+class Settings(param.Parameterized):
+    store = param.String(
+        default=None,
+        allow_None=True,
+        doc="Store folder. None: `.cellsync/` beside the notebook (or the working directory).",
+    )
+    persist_data = param.Boolean(
+        default=True,
+        doc="Persist each version's data (Parquet column files) so any process can rebuild "
+        "it. False keeps aggregates only (profiles and diffs).",
+    )
+    max_persist_rows = param.Integer(
+        default=2_000_000,
+        bounds=(1, None),
+        doc="Above this many rows a version is persisted as a seeded sample of this size, "
+        "labelled as sampled.",
+    )
+    sample_seed = param.Integer(default=0, doc="Seed for every sample CellSync draws.")
+    histogram_bins = param.Integer(default=30, bounds=(1, 30), doc="Histogram bins per column.")
+    top_values = param.Integer(default=20, bounds=(1, 1000), doc="Value counts kept per column.")
+    exact_unique_max_rows = param.Integer(
+        default=200_000,
+        bounds=(0, None),
+        doc="Distinct counts are exact up to this many rows and a labelled HyperLogLog "
+        "estimate above it.",
+    )
+    max_profile_columns = param.Integer(
+        default=2_000,
+        bounds=(1, None),
+        doc="Columns beyond this many are recorded as 'not profiled: too many columns'.",
+    )
+    full_version_every = param.Integer(
+        default=8,
+        bounds=(1, None),
+        doc="A version stored as a delta on its parent is written whole again when its "
+        "chain of deltas reaches this length, so rebuilding stays fast.",
+    )
+    track_series = param.Boolean(default=True, doc="Track named Series as well as DataFrames.")
+    flush_on_exit_timeout = param.Number(
+        default=30.0, bounds=(0, None), doc="Seconds to wait for queued work at kernel exit."
+    )
+
+
+_ENV_PREFIX = "CELLSYNC_"
+
+
+def _coerce(p: param.Parameter, raw: str):
+    if isinstance(p, param.Boolean):
+        low = raw.strip().lower()
+        if low in {"1", "true", "yes", "on"}:
+            return True
+        if low in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"expected a boolean (1/0, true/false), got {raw!r}")
+    if isinstance(p, param.Integer):
+        return int(raw.replace("_", ""))
+    if isinstance(p, param.Number):
+        return float(raw)
+    return raw
+
+
+def apply_environment(target: Settings, environ=None) -> None:
+    """Set every param that has a CELLSYNC_<NAME> variable. Bad values raise SettingsError."""
+    environ = os.environ if environ is None else environ
+    for name, p in target.param.objects("existing").items():
+        if name == "name":
+            continue
+        raw = environ.get(_ENV_PREFIX + name.upper())
+        if raw is None or raw == "":
+            continue
+        try:
+            setattr(target, name, _coerce(p, raw))
+        except (ValueError, TypeError) as exc:
+            raise SettingsError(f"{_ENV_PREFIX}{name.upper()}={raw!r}: {exc}") from None
+
+
+settings = Settings(name="cellsync")
+try:
+    apply_environment(settings)
+except SettingsError as _exc:  # a bad variable must not make `import cellsync` fail
+    import warnings
+
+    warnings.warn(f"cellsync: ignoring environment setting: {_exc}", stacklevel=2)

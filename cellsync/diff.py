@@ -1,0 +1,422 @@
+"""(previous version, new version) -> FrameDiff: rows, columns, dtypes, values, distributions.
+
+Every number a person sees about a change comes from here, so it is exact: rows are followed
+by index label when both indexes are unique, by row-content hashing on the shared columns
+when they are not, and by whichever of the two explains more cells when the labels look
+meaningless (a `reset_index`, `set_index`, or sort followed by a reset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as pdt
+
+from .profile import label_text
+from .records import Record
+
+# Distribution shift is computed on at most this many values per side (seeded sample above it).
+SHIFT_SAMPLE = 100_000
+
+
+@dataclass(frozen=True)
+class DtypeChange(Record):
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class ColumnChange(Record):
+    column: str
+    before: str | None  # label in the previous version (differs on a rename)
+    values_changed: int  # among kept rows
+    missing_before: int
+    missing_after: int
+    shift: float | None = None  # KS statistic (numeric/datetime) or total variation (categories)
+    shift_metric: str | None = None
+    shift_sampled: bool = False
+
+
+@dataclass(frozen=True)
+class FrameDiff(Record):
+    rows_before: int | None
+    rows_after: int
+    rows_removed: int
+    rows_added: int
+    rows_kept: int
+    row_identity: str  # index | content | none | new
+    columns_added: tuple[str, ...] = ()
+    columns_removed: tuple[str, ...] = ()
+    columns_renamed: dict[str, str] = field(default_factory=dict)
+    dtype_changes: dict[str, DtypeChange] = field(default_factory=dict)
+    values_changed: dict[str, int] = field(default_factory=dict)  # non-zero counts only
+    columns: tuple[ColumnChange, ...] = ()
+    reordered: bool = False
+    index_changed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.rows_removed
+            or self.rows_added
+            or self.columns_added
+            or self.columns_removed
+            or self.columns_renamed
+            or self.dtype_changes
+            or self.values_changed
+            or self.reordered
+            or self.index_changed
+            or self.rows_before != self.rows_after
+        )
+
+
+@dataclass(frozen=True)
+class RowMatch:
+    """Which rows of the new version come from which rows of the old one (positions), and
+    (filled in by diff_frames) which new columns equal an old column on those rows."""
+
+    old_pos: np.ndarray
+    new_pos: np.ndarray
+    method: str
+    same_columns: dict = field(default_factory=dict)  # new position -> old position
+
+    def parent_positions(self, n_new: int) -> np.ndarray:
+        """For each new row, its position in the old version, or -1 for an added row."""
+        out = np.full(n_new, -1, dtype=np.int64)
+        out[self.new_pos] = self.old_pos
+        return out
+
+
+def new_frame_diff(new: pd.DataFrame) -> FrameDiff:
+    """The 'diff' of a frame with no parent: everything is added."""
+    return FrameDiff(
+        rows_before=None,
+        rows_after=len(new),
+        rows_removed=0,
+        rows_added=len(new),
+        rows_kept=0,
+        row_identity="new",
+        columns_added=tuple(label_text(c) for c in new.columns),
+    )
+
+
+def diff_frames(old: pd.DataFrame, new: pd.DataFrame) -> tuple[FrameDiff, RowMatch]:
+    pairs, removed, added = _pair_columns(old, new)
+    match, changes = _match_rows(old, new, pairs)
+    renamed = _find_renames(old, new, removed, added, match)
+    for o, n in renamed:
+        pairs.append((o, n))
+    removed = [o for o in removed if o not in {o for o, _ in renamed}]
+    added = [n for n in added if n not in {n for _, n in renamed}]
+    for o, n in renamed:
+        changes[(o, n)] = 0
+
+    columns, dtype_changes, values_changed = [], {}, {}
+    rows_changed = len(old) != len(new) or len(match.old_pos) != len(old)
+    for o, n in pairs:
+        oc, nc = old.iloc[:, o], new.iloc[:, n]
+        label = label_text(new.columns[n])
+        n_changed = changes[(o, n)]
+        if str(oc.dtype) != str(nc.dtype):
+            dtype_changes[label] = DtypeChange(str(oc.dtype), str(nc.dtype))
+        if n_changed:
+            values_changed[label] = n_changed
+        shift, metric, sampled = (0.0, None, False)
+        if rows_changed or n_changed or label in dtype_changes:
+            shift, metric, sampled = distribution_shift(oc, nc)
+        columns.append(
+            ColumnChange(
+                column=label,
+                before=label_text(old.columns[o]),
+                values_changed=n_changed,
+                missing_before=int(oc.isna().sum()),
+                missing_after=int(nc.isna().sum()),
+                shift=shift,
+                shift_metric=metric,
+                shift_sampled=sampled,
+            )
+        )
+    kept_new_order = match.old_pos[np.argsort(match.new_pos, kind="stable")]
+    reordered = bool(len(kept_new_order) > 1 and np.any(np.diff(kept_new_order) < 0))
+    index_changed = _index_changed(old, new, match)
+    diff = FrameDiff(
+        rows_before=len(old),
+        rows_after=len(new),
+        rows_removed=int(len(old) - len(match.old_pos)) if match.method != "none" else max(0, len(old) - len(new)),
+        rows_added=int(len(new) - len(match.new_pos)) if match.method != "none" else max(0, len(new) - len(old)),
+        rows_kept=int(len(match.old_pos)),
+        row_identity=match.method,
+        columns_added=tuple(label_text(new.columns[n]) for n in added),
+        columns_removed=tuple(label_text(old.columns[o]) for o in removed),
+        columns_renamed={label_text(old.columns[o]): label_text(new.columns[n]) for o, n in renamed},
+        dtype_changes=dtype_changes,
+        values_changed=values_changed,
+        columns=tuple(columns),
+        reordered=reordered,
+        index_changed=index_changed,
+    )
+    same = {
+        n: o
+        for o, n in pairs
+        if changes[(o, n)] == 0 and old.iloc[:, o].dtype == new.iloc[:, n].dtype
+    }
+    return diff, RowMatch(match.old_pos, match.new_pos, match.method, same)
+
+
+# --- columns -------------------------------------------------------------------------------
+
+
+def _pair_columns(old: pd.DataFrame, new: pd.DataFrame):
+    """Pair columns by label (the k-th duplicate of a label with the k-th), by position."""
+
+    def keyed(columns):
+        seen: dict[Any, int] = {}
+        out = []
+        for c in columns:
+            try:
+                k = seen.get(c, 0)
+                seen[c] = k + 1
+            except TypeError:  # unhashable label
+                c, k = repr(c), 0
+            out.append((c, k))
+        return out
+
+    old_keys, new_keys = keyed(old.columns), keyed(new.columns)
+    new_at = {key: i for i, key in enumerate(new_keys)}
+    pairs, removed = [], []
+    for o, key in enumerate(old_keys):
+        if key in new_at:
+            pairs.append((o, new_at.pop(key)))
+        else:
+            removed.append(o)
+    added = sorted(new_at.values())
+    return pairs, removed, added
+
+
+def _find_renames(old, new, removed, added, match: RowMatch):
+    """A removed and an added column with the same content on the kept rows: a rename."""
+    if not removed or not added or len(match.old_pos) == 0:
+        return []
+    order = np.argsort(match.new_pos, kind="stable")
+    old_pos, new_pos = match.old_pos[order], match.new_pos[order]
+    digests: dict[tuple, int] = {}
+    for o in removed:
+        digests.setdefault(_content_digest(old.iloc[old_pos, o]), o)
+    renamed, used = [], set()
+    for n in added:
+        col = new.iloc[:, n]
+        o = digests.get(_content_digest(col.iloc[new_pos]))
+        if o is not None and o not in used and len(new_pos) == len(new):
+            renamed.append((o, n))
+            used.add(o)
+    return renamed
+
+
+def _content_digest(s: pd.Series) -> tuple:
+    return (str(s.dtype), row_hashes(s.to_frame()).tobytes())
+
+
+def row_hashes(df: pd.DataFrame) -> np.ndarray:
+    """One uint64 per row over all columns of df; unhashable objects are hashed by their text."""
+    try:
+        return pd.util.hash_pandas_object(df, index=False).to_numpy()
+    except TypeError:
+        as_text = df.copy()
+        for i in range(as_text.shape[1]):
+            if as_text.iloc[:, i].dtype == object:
+                as_text.isetitem(i, as_text.iloc[:, i].map(repr))
+        return pd.util.hash_pandas_object(as_text, index=False).to_numpy()
+
+
+# --- rows ----------------------------------------------------------------------------------
+
+
+def _unique(index: pd.Index) -> bool:
+    try:
+        return bool(index.is_unique)
+    except TypeError:
+        return False
+
+
+def _match_rows(old, new, pairs):
+    """Choose the row identity and return it with the per-column changed-value counts."""
+    label = None
+    if _unique(old.index) and _unique(new.index):
+        label = _label_match(old, new)
+        label_changes = _count_changes(old, new, pairs, label)
+        # Labels are trustworthy unless every shared column changed on every kept row... i.e.
+        # unless no shared column survived intact, which is what a reset or re-index looks like.
+        suspicious = pairs and (
+            len(label.old_pos) == 0 or all(label_changes[p] > 0 for p in pairs)
+        )
+        if not suspicious:
+            return label, label_changes
+    content = _content_match(old, new, pairs)
+    if content is None:
+        if label is not None:
+            return label, label_changes
+        empty = np.empty(0, dtype=np.int64)
+        none = RowMatch(empty, empty, "none")
+        return none, {p: 0 for p in pairs}
+    content_changes = _count_changes(old, new, pairs, content)
+    if label is None:
+        return content, content_changes
+
+    def score(m, ch):
+        return sum(len(m.old_pos) - ch[p] for p in pairs)
+
+    if score(content, content_changes) > score(label, label_changes):
+        return content, content_changes
+    return label, label_changes
+
+
+def _label_match(old: pd.DataFrame, new: pd.DataFrame) -> RowMatch:
+    if old.index.equals(new.index) and type(old.index) is type(new.index):
+        pos = np.arange(len(new), dtype=np.int64)
+        return RowMatch(pos, pos.copy(), "index")
+    where = new.index.get_indexer(old.index)
+    old_pos = np.flatnonzero(where >= 0).astype(np.int64)
+    return RowMatch(old_pos, where[old_pos].astype(np.int64), "index")
+
+
+def _content_match(old, new, pairs) -> RowMatch | None:
+    stable = [
+        (o, n)
+        for o, n in pairs
+        if str(old.iloc[:, o].dtype) == str(new.iloc[:, n].dtype)
+    ]
+    if not stable:
+        return None
+    h_old = row_hashes(old.iloc[:, [o for o, _ in stable]])
+    h_new = row_hashes(new.iloc[:, [n for _, n in stable]])
+    # Match the k-th occurrence of a row with the k-th occurrence of the same row, so
+    # duplicates are counted exactly (a drop_duplicates removes all but one).
+    k_old = pd.Series(h_old).groupby(h_old, sort=False).cumcount().to_numpy()
+    k_new = pd.Series(h_new).groupby(h_new, sort=False).cumcount().to_numpy()
+    key_new = pd.MultiIndex.from_arrays([h_new, k_new])
+    key_old = pd.MultiIndex.from_arrays([h_old, k_old])
+    where = key_new.get_indexer(key_old)
+    old_pos = np.flatnonzero(where >= 0).astype(np.int64)
+    return RowMatch(old_pos, where[old_pos].astype(np.int64), "content")
+
+
+def _count_changes(old, new, pairs, match: RowMatch) -> dict:
+    return {
+        (o, n): changed_count(old.iloc[:, o], new.iloc[:, n], match.old_pos, match.new_pos)
+        for o, n in pairs
+    }
+
+
+def changed_count(a: pd.Series, b: pd.Series, a_pos: np.ndarray, b_pos: np.ndarray) -> int:
+    """How many of the paired values differ; two missing values count as equal."""
+    if len(a_pos) == 0:
+        return 0
+    return int(changed_mask(a, b, a_pos, b_pos).sum())
+
+
+def changed_mask(a: pd.Series, b: pd.Series, a_pos, b_pos) -> np.ndarray:
+    same_numpy_dtype = a.dtype == b.dtype and isinstance(a.dtype, np.dtype) and a.dtype != object
+    if same_numpy_dtype:
+        x, y = a.to_numpy()[a_pos], b.to_numpy()[b_pos]
+        if x.dtype.kind in "fc":
+            return (x != y) & ~(np.isnan(x) & np.isnan(y))
+        if x.dtype.kind in "mM":
+            return (x != y) & ~(np.isnat(x) & np.isnat(y))
+        return x != y
+    x = a.iloc[a_pos].reset_index(drop=True)
+    y = b.iloc[b_pos].reset_index(drop=True)
+    both_missing = x.isna().to_numpy() & y.isna().to_numpy()
+    try:
+        if a.dtype != b.dtype:
+            raise TypeError("compare as objects")
+        equal = (x == y).to_numpy(dtype=bool, na_value=False)
+    except (TypeError, ValueError):
+        xo, yo = x.astype(object).to_numpy(), y.astype(object).to_numpy()
+        try:
+            equal = np.fromiter((_eq(p, q) for p, q in zip(xo, yo)), dtype=bool, count=len(xo))
+        except Exception:
+            equal = x.map(repr).to_numpy() == y.map(repr).to_numpy()
+    return ~(equal | both_missing)
+
+
+def _eq(p, q) -> bool:
+    r = p == q
+    if isinstance(r, (bool, np.bool_)):
+        return bool(r)
+    try:  # arrays, lists of arrays...
+        return bool(np.all(r))
+    except Exception:
+        return repr(p) == repr(q)
+
+
+def _index_changed(old, new, match: RowMatch) -> bool:
+    if match.method != "content" or len(match.old_pos) == 0:
+        return False if match.method == "index" else not old.index.equals(new.index)
+    o = old.index.take(match.old_pos)
+    n = new.index.take(match.new_pos)
+    return not o.equals(n)
+
+
+# --- distributions -------------------------------------------------------------------------
+
+
+def distribution_shift(a: pd.Series, b: pd.Series) -> tuple[float | None, str | None, bool]:
+    """KS statistic for numbers and times, total variation distance for categories."""
+    try:
+        kind_a, kind_b = _shift_kind(a.dtype), _shift_kind(b.dtype)
+        if kind_a != kind_b or kind_a is None:
+            return None, None, False
+        if kind_a == "ks":
+            x, sx = _sample(_numbers(a))
+            y, sy = _sample(_numbers(b))
+            if len(x) == 0 or len(y) == 0:
+                return None, "ks", False
+            return ks_statistic(x, y), "ks", sx or sy
+        pa = a.value_counts(normalize=True, dropna=False)
+        pb = b.value_counts(normalize=True, dropna=False)
+        both = pa.align(pb, fill_value=0.0)
+        return float(0.5 * np.abs(both[0].to_numpy() - both[1].to_numpy()).sum()), "tv", False
+    except Exception:
+        return None, None, False
+
+
+def _shift_kind(dtype) -> str | None:
+    if pdt.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "tv"
+    if pdt.is_complex_dtype(dtype):
+        return None
+    if pdt.is_numeric_dtype(dtype) or pdt.is_datetime64_any_dtype(dtype) or pdt.is_timedelta64_dtype(dtype):
+        return "ks"
+    if pdt.is_string_dtype(dtype) or dtype == object:
+        return "tv"
+    return None
+
+
+def _numbers(s: pd.Series) -> np.ndarray:
+    s = s.dropna()
+    if pdt.is_datetime64_any_dtype(s.dtype):
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_convert(None)
+        return s.to_numpy().astype("datetime64[ns]").view("i8").astype("float64")
+    if pdt.is_timedelta64_dtype(s.dtype):
+        return s.dt.total_seconds().to_numpy(dtype="float64")
+    return s.to_numpy(dtype="float64")
+
+
+def _sample(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    if len(x) <= SHIFT_SAMPLE:
+        return x, False
+    rng = np.random.default_rng(0)
+    return x[rng.choice(len(x), SHIFT_SAMPLE, replace=False)], True
+
+
+def ks_statistic(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sample Kolmogorov–Smirnov statistic: the largest gap between the two ECDFs."""
+    x, y = np.sort(x), np.sort(y)
+    grid = np.concatenate([x, y])
+    cdf_x = np.searchsorted(x, grid, side="right") / len(x)
+    cdf_y = np.searchsorted(y, grid, side="right") / len(y)
+    return float(np.max(np.abs(cdf_x - cdf_y)))

@@ -1,0 +1,49 @@
+"""Secrets out of code before it is stored or sent anywhere.
+
+Covers API keys and tokens with well-known shapes, credentials inside connection strings, and
+string values assigned to names that look like secrets (`password = "..."`, `API_KEY=...`).
+"""
+
+from __future__ import annotations
+
+import re
+
+MASK = "***REDACTED***"
+
+_TOKEN_PATTERNS = [
+    r"sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}",  # OpenAI / Anthropic style
+    r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub
+    r"github_pat_[A-Za-z0-9_]{20,}",
+    r"xox[abprs]-[A-Za-z0-9\-]{10,}",  # Slack
+    r"AKIA[0-9A-Z]{16}",  # AWS access key id
+    r"AIza[0-9A-Za-z_\-]{35}",  # Google API key
+    r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
+    r"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}",  # JWT
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+]
+_TOKENS = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
+# scheme://user:password@host  ->  scheme://user:***@host
+_URL_CREDENTIALS = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]+:)(?P<pw>[^\s@'\"]+)(?=@)")
+_SECRET_NAME = r"[A-Za-z_]*(?:passw(?:or)?d|passwd|pwd|secret|token|api_?key|apikey|access_?key|private_?key|credentials?|auth)[A-Za-z0-9_]*"
+# name = "value"  /  name: "value"  /  "name": "value"  /  name="value" (keyword argument)
+_SECRET_ASSIGN = re.compile(
+    rf"(?P<head>(?P<q>['\"]?)\b{_SECRET_NAME}(?P=q)\s*[:=]\s*)(?P<quote>['\"])(?P<value>[^'\"\n]+)(?P=quote)",
+    re.IGNORECASE,
+)
+# KEY=value in shell-style lines (%env, !export)
+_SECRET_ENV = re.compile(rf"(?P<head>\b{_SECRET_NAME}\s*=\s*)(?P<value>[^\s'\"]+)", re.IGNORECASE)
+
+
+def redact(text: str | None) -> str | None:
+    if not text:
+        return text
+    text = _TOKENS.sub(MASK, text)
+    text = _URL_CREDENTIALS.sub(lambda m: m.group("head") + MASK, text)
+    text = _SECRET_ASSIGN.sub(
+        lambda m: f"{m.group('head')}{m.group('quote')}{MASK}{m.group('quote')}", text
+    )
+    text = _SECRET_ENV.sub(
+        lambda m: m.group(0) if m.group("value").startswith(("*", "os.", "getenv")) or "(" in m.group("value") else m.group("head") + MASK,
+        text,
+    )
+    return text

@@ -1,0 +1,426 @@
+"""The store: one folder holding `cellsync.db` (SQLite via sqlite-utils) and `data/` (column
+files). It is the only contract between the notebook side and everything that reads it.
+
+Writers (the tracker's worker) use WAL, a busy timeout and one transaction per cell. Readers
+(`open_store(path)`, the CLI, the dashboard) can open it read-only, which never creates or
+writes a file. The schema is described in docs/store.md.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+import sqlite_utils
+
+from .diff import FrameDiff
+from .errors import (
+    StoreCorrupt,
+    StoreError,
+    StoreNotFound,
+    StoreReadOnly,
+    StoreTooNew,
+    VersionDataUnavailable,
+)
+from .profile import FrameProfile
+from .records import Record
+from .versions import ColumnFiles, DataPlan, rebuild
+
+DB_NAME = "cellsync.db"
+DATA_DIR = "data"
+
+migrations = sqlite_utils.Migrations("cellsync")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["sessions"].create(
+        {
+            "id": str,
+            "started_at": str,
+            "notebook": str,
+            "pid": int,
+            "python": str,
+            "pandas": str,
+            "cellsync": str,
+        },
+        pk="id",
+    )
+    db["cells"].create(
+        {
+            "id": int,
+            "session_id": str,
+            "seq": int,
+            "execution_count": int,
+            "cell_id": str,
+            "notebook": str,
+            "code": str,
+            "started_at": str,
+            "duration_s": float,
+            "status": str,
+            "error_type": str,
+            "error_message": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+    )
+    db["cells"].create_index(["session_id", "seq"], unique=True)
+    db["versions"].create(
+        {
+            "id": str,
+            "frame": str,
+            "session_id": str,
+            "cell": int,
+            "parent_id": str,
+            "parent_frame": str,
+            "change": str,
+            "n_rows": int,
+            "n_cols": int,
+            "profile": str,
+            "diff": str,
+            "data": str,
+            "note": str,
+        },
+        pk="id",
+        foreign_keys=[("cell", "cells", "id")],
+    )
+    db["versions"].create_index(["frame"])
+    db["versions"].create_index(["cell"])
+    db["problems"].create(
+        {"kind": str, "message": str, "count": int, "first_seen": str, "last_seen": str},
+        pk="kind",
+    )
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class CellRun(Record):
+    session_id: str
+    seq: int
+    execution_count: int | None
+    cell_id: str | None
+    notebook: str | None
+    code: str
+    started_at: str
+    duration_s: float
+    status: str  # ok | error
+    error_type: str | None = None
+    error_message: str | None = None
+    id: int | None = None  # assigned by the store
+
+
+@dataclass(frozen=True)
+class Version(Record):
+    id: str
+    frame: str
+    session_id: str
+    change: str  # new | rebound | mutated | alias | deleted
+    n_rows: int | None
+    n_cols: int | None
+    parent_id: str | None = None
+    parent_frame: str | None = None
+    cell: int | None = None
+    profile: FrameProfile | None = None
+    diff: FrameDiff | None = None
+    data: DataPlan | None = None
+    note: str | None = None
+
+
+class Store:
+    """A CellSync store folder. `Store(path)` creates it if needed; `read_only=True` opens an
+    existing one without writing anything (and raises StoreNotFound if there is none)."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
+        self.path = Path(path).expanduser()
+        self.read_only = read_only
+        self.db_path = self.path / DB_NAME
+        self.files = ColumnFiles(self.path / DATA_DIR)
+        if read_only:
+            self._open_read_only()
+        else:
+            self._open_writable()
+        self._plans: dict[str, DataPlan] = {}
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def _open_read_only(self) -> None:
+        if not self.path.exists():
+            raise StoreNotFound(f"no CellSync store at {self.path}")
+        if not self.db_path.is_file():
+            raise StoreNotFound(f"{self.path} is not a CellSync store (no {DB_NAME})")
+        uri = f"file:{quote(str(self.db_path.resolve()))}?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 5000")
+            self.db = sqlite_utils.Database(conn)
+            self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupt(f"{self.db_path} is not a readable CellSync store: {exc}") from None
+
+    def _open_writable(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path} exists and is not a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.db_path), check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; fast per cell
+            self.db = sqlite_utils.Database(conn)
+            self._check_schema(allow_pending=True)
+            migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupt(f"{self.db_path} is not a usable CellSync store: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot create a store at {self.path}: {exc}") from None
+
+    def _check_schema(self, allow_pending: bool = False) -> None:
+        known = {m.name for m in migrations._migrations}
+        table_names = set(self.db.table_names())
+        if not table_names and allow_pending:
+            return  # a brand-new file
+        if migrations.migrations_table not in table_names:
+            raise StoreCorrupt(f"{self.db_path} is an SQLite file but not a CellSync store")
+        applied = {m.name for m in migrations.applied(self.db)}
+        unknown = applied - known
+        if unknown:
+            raise StoreTooNew(
+                f"{self.path} was written by a newer CellSync (schema step "
+                f"{sorted(unknown)[-1]}); upgrade cellsync to read it"
+            )
+        if not allow_pending and known - applied:
+            raise StoreError(
+                f"{self.path} uses an older schema; open it once with a writable CellSync "
+                "to upgrade it"
+            )
+
+    def close(self) -> None:
+        try:
+            self.db.conn.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreReadOnly(f"{self.path} is open read-only")
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def start_session(self, session_id: str, notebook: str | None, info: dict) -> None:
+        self._writable()
+        with self.db.atomic():
+            self.db["sessions"].insert(
+                {"id": session_id, "started_at": now_iso(), "notebook": notebook, **info},
+                replace=True,
+            )
+
+    def write_cell(self, cell: CellRun, versions: Iterable[Version]) -> int:
+        """One transaction: the cell run and every version it produced."""
+        self._writable()
+        with self.db.atomic():
+            row = cell.to_dict()
+            row.pop("id")
+            cell_pk = self.db["cells"].insert(row).last_pk
+            rows = []
+            for v in versions:
+                rows.append(
+                    {
+                        "id": v.id,
+                        "frame": v.frame,
+                        "session_id": v.session_id,
+                        "cell": cell_pk,
+                        "parent_id": v.parent_id,
+                        "parent_frame": v.parent_frame,
+                        "change": v.change,
+                        "n_rows": v.n_rows,
+                        "n_cols": v.n_cols,
+                        "profile": v.profile.to_json() if v.profile else None,
+                        "diff": v.diff.to_json() if v.diff else None,
+                        "data": v.data.to_json() if v.data else None,
+                        "note": v.note,
+                    }
+                )
+            if rows:
+                self.db["versions"].insert_all(rows)
+        return int(cell_pk)
+
+    def record_problem(self, kind: str, message: str) -> None:
+        self._writable()
+        at = now_iso()
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO problems (kind, message, count, first_seen, last_seen) "
+                "VALUES (?, ?, 1, ?, ?) ON CONFLICT(kind) DO UPDATE SET "
+                "count = count + 1, last_seen = excluded.last_seen, message = excluded.message",
+                [kind, message[:500], at, at],
+            )
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def sessions(self) -> list[dict]:
+        return list(self.db["sessions"].rows_where(order_by="started_at"))
+
+    def cells(self, session_id: str | None = None) -> list[CellRun]:
+        where, args = ("session_id = ?", [session_id]) if session_id else (None, [])
+        return [
+            CellRun.from_dict(r)
+            for r in self.db["cells"].rows_where(where, args, order_by="id")
+        ]
+
+    def versions(self, frame: str | None = None, cell: int | None = None) -> list[Version]:
+        clauses, args = [], []
+        if frame is not None:
+            clauses.append("frame = ?")
+            args.append(frame)
+        if cell is not None:
+            clauses.append("cell = ?")
+            args.append(cell)
+        where = " and ".join(clauses) or None
+        return [self._version(r) for r in self.db["versions"].rows_where(where, args, order_by="rowid")]
+
+    def version(self, version_id: str) -> Version:
+        rows = list(self.db["versions"].rows_where("id = ?", [version_id]))
+        if not rows:
+            raise StoreError(f"no version {version_id!r} in {self.path}")
+        return self._version(rows[0])
+
+    def frames(self) -> list[str]:
+        return [r["frame"] for r in self.db.query("select distinct frame from versions order by frame")]
+
+    def problems(self) -> list[dict]:
+        return list(self.db["problems"].rows_where(order_by="kind"))
+
+    def _version(self, r: dict) -> Version:
+        def load(cls, text):
+            return cls.from_json(text) if text else None
+
+        return Version(
+            id=r["id"],
+            frame=r["frame"],
+            session_id=r["session_id"],
+            change=r["change"],
+            n_rows=r["n_rows"],
+            n_cols=r["n_cols"],
+            parent_id=r["parent_id"],
+            parent_frame=r["parent_frame"],
+            cell=r["cell"],
+            profile=load(FrameProfile, r["profile"]),
+            diff=load(FrameDiff, r["diff"]),
+            data=load(DataPlan, r["data"]),
+            note=r["note"],
+        )
+
+    def _plan(self, version_id: str) -> DataPlan:
+        if version_id not in self._plans:
+            rows = list(self.db.query("select data from versions where id = ?", [version_id]))
+            if not rows or not rows[0]["data"]:
+                raise VersionDataUnavailable(f"version {version_id} has no persisted data")
+            self._plans[version_id] = DataPlan.from_json(rows[0]["data"])
+        return self._plans[version_id]
+
+    def load_frame(self, version_id: str) -> pd.DataFrame:
+        """Rebuild a version's data from the store alone (no kernel needed)."""
+        return rebuild(self.files, self._plan(version_id), self._plan)
+
+    def removed_rows(self, version_id: str) -> pd.DataFrame:
+        """The parent's rows that this version no longer has."""
+        v = self.version(version_id)
+        plan = self._plan(version_id)
+        if not v.parent_id or not plan.parent_rows:
+            return self.load_frame(version_id).iloc[0:0]
+        parent = self.load_frame(v.parent_id)
+        kept = self.files.read_positions(plan.parent_rows)
+        keep = np.zeros(len(parent), dtype=bool)
+        keep[kept[kept >= 0]] = True
+        return parent.iloc[~keep]
+
+    def timeline(self) -> list[dict]:
+        """Cells in run order, each with the frames it changed: what `cellsync show` prints."""
+        by_cell: dict[int, list[Version]] = {}
+        for v in self.versions():
+            by_cell.setdefault(v.cell, []).append(v)
+        out = []
+        for c in self.cells():
+            entry = {
+                "id": c.id,
+                "session_id": c.session_id,
+                "execution_count": c.execution_count,
+                "cell_id": c.cell_id,
+                "notebook": c.notebook,
+                "code": c.code,
+                "started_at": c.started_at,
+                "duration_s": c.duration_s,
+                "status": c.status,
+                "error": (
+                    {"type": c.error_type, "message": c.error_message}
+                    if c.status == "error"
+                    else None
+                ),
+                "frames": [frame_summary(v) for v in by_cell.get(c.id, [])],
+            }
+            out.append(entry)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        def count(table):
+            return self.db[table].count if table in self.db.table_names() else 0
+
+        return {
+            "path": str(self.path),
+            "sessions": count("sessions"),
+            "cells": count("cells"),
+            "versions": count("versions"),
+            "frames": len(self.frames()),
+            "problems": self.problems(),
+            "size_bytes": store_size(self.path),
+        }
+
+
+def frame_summary(v: Version) -> dict[str, Any]:
+    d = v.diff
+    return {
+        "name": v.frame,
+        "version": v.id,
+        "change": v.change,
+        "parent": v.parent_frame,
+        "parent_version": v.parent_id,
+        "rows_before": d.rows_before if d else None,
+        "rows_after": v.n_rows,
+        "rows_removed": d.rows_removed if d else 0,
+        "rows_added": d.rows_added if d else 0,
+        "row_identity": d.row_identity if d else None,
+        "columns_added": list(d.columns_added) if d else [],
+        "columns_removed": list(d.columns_removed) if d else [],
+        "columns_renamed": dict(d.columns_renamed) if d else {},
+        "dtype_changes": {k: {"before": c.before, "after": c.after} for k, c in (d.dtype_changes.items() if d else [])},
+        "values_changed": dict(d.values_changed) if d else {},
+        "n_cols": v.n_cols,
+        "data": v.data.kind if v.data else None,
+        "note": v.note,
+    }
+
+
+def store_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def open_store(path: str | Path, read_only: bool = True) -> Store:
+    """Open an existing store for queries (read-only by default)."""
+    return Store(path, read_only=read_only)

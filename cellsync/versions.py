@@ -1,0 +1,325 @@
+"""Version data: each version of a frame persisted so any process can rebuild it.
+
+A version is stored either whole (every column as a Parquet file named by a hash of its
+content, so a column seen before is never written twice) or as a delta on its parent: the
+parent's rows to take (positions), the parent's columns that did not change on those rows,
+and files for the columns that did. A filter on a million-row frame then costs a vector of
+positions plus the changed columns, not a rewrite. A chain of deltas is cut by a full write
+every `settings.full_version_every` versions so rebuilding stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .config import Settings
+from .errors import VersionDataUnavailable
+from .records import Record
+
+
+@dataclass(frozen=True)
+class ColumnRef(Record):
+    label: Any  # encoded label (see encode_label)
+    key: str | None = None  # column file, or
+    parent: int | None = None  # position of the same column in the base version
+    as_text: bool = False  # the values could not be stored natively and are kept as text
+
+
+@dataclass(frozen=True)
+class IndexRef(Record):
+    kind: str  # range | levels | base
+    start: int = 0
+    stop: int = 0
+    step: int = 1
+    keys: tuple[str, ...] = ()
+    names: tuple[Any, ...] = ()  # encoded level names
+    columns_names: tuple[Any, ...] = ()  # encoded names of the column axis
+
+
+@dataclass(frozen=True)
+class DataPlan(Record):
+    kind: str  # full | delta | none
+    rows: int = 0
+    base: str | None = None  # parent version id (delta)
+    depth: int = 0  # deltas between this version and a full one
+    parent_rows: str | None = None  # key of int64 positions into the parent (-1: added row)
+    columns: tuple[ColumnRef, ...] = ()
+    index: IndexRef | None = None
+    column_levels: int = 1
+    sampled: bool = False  # rows are a seeded sample of the frame (see sample_of)
+    sample_of: int | None = None  # the frame's real row count when sampled
+    note: str | None = None
+    bytes_written: int = 0
+
+
+# --- labels --------------------------------------------------------------------------------
+
+
+def encode_label(label: Any) -> Any:
+    if isinstance(label, bool) or label is None:
+        return {"b": label}
+    if isinstance(label, (int, np.integer)):
+        return {"i": int(label)}
+    if isinstance(label, (float, np.floating)):
+        return {"f": float(label)}
+    if isinstance(label, str):
+        return label
+    if isinstance(label, tuple):
+        return {"t": [encode_label(x) for x in label]}
+    return {"r": str(label)}  # timestamps and other objects come back as their text
+
+
+def decode_label(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "t" in value:
+            return tuple(decode_label(x) for x in value["t"])
+        for tag in ("b", "i", "f", "r"):
+            if tag in value:
+                return value[tag]
+    return value
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+class ColumnFiles:
+    """Content-addressed column files under `<store>/data/`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _path(self, key: str, suffix: str) -> Path:
+        return self.root / key[:2] / f"{key}{suffix}"
+
+    def write_series(self, s: pd.Series) -> tuple[str, bool, int]:
+        """Write a column once; return (key, stored_as_text, bytes written now)."""
+        as_text = False
+        try:
+            table = pa.Table.from_pandas(s.to_frame("v"), preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError):
+            s = s.map(lambda v: None if v is None else repr(v)).astype(object)
+            table = pa.Table.from_pandas(s.to_frame("v"), preserve_index=False)
+            as_text = True
+        key = _content_key(s, extra=str(table.schema))
+        path = self._path(key, ".parquet")
+        if path.exists():
+            return key, as_text, 0
+        return key, as_text, self._atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+    def read_series(self, key: str) -> pd.Series:
+        path = self._path(key, ".parquet")
+        if not path.exists():
+            raise VersionDataUnavailable(f"column file {key} is missing from the store")
+        return pq.read_table(path).to_pandas()["v"]
+
+    def write_positions(self, positions: np.ndarray) -> tuple[str, int]:
+        positions = np.ascontiguousarray(positions, dtype=np.int64)
+        key = hashlib.blake2b(positions.tobytes(), digest_size=16).hexdigest()
+        path = self._path(key, ".npy")
+        if path.exists():
+            return key, 0
+        return key, self._atomic(path, lambda tmp: np.save(tmp, positions, allow_pickle=False))
+
+    def read_positions(self, key: str) -> np.ndarray:
+        path = self._path(key, ".npy")
+        if not path.exists():
+            raise VersionDataUnavailable(f"row file {key} is missing from the store")
+        return np.load(path, allow_pickle=False)
+
+    def _atomic(self, path: Path, write) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            if str(path).endswith(".npy"):
+                with open(tmp, "wb") as fh:
+                    write(fh)
+            else:
+                write(tmp)
+            size = os.path.getsize(tmp)
+            os.replace(tmp, path)  # readers never see half a file
+            return size
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _content_key(s: pd.Series, extra: str = "") -> str:
+    from .diff import row_hashes
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{s.dtype}|{len(s)}|{extra}".encode())
+    h.update(row_hashes(s.to_frame()).tobytes())
+    return h.hexdigest()
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def persist(
+    files: ColumnFiles,
+    frame: pd.DataFrame,
+    cfg: Settings,
+    parent: DataPlan | None = None,
+    parent_id: str | None = None,
+    parent_positions: np.ndarray | None = None,
+    same_columns: dict[int, int] | None = None,
+) -> DataPlan:
+    """Persist one version and return how to rebuild it.
+
+    parent_positions: for each row of `frame`, its position in the parent version (-1: added).
+    same_columns: frame column position -> parent column position, for columns whose values
+    on the kept rows equal the parent's (from the diff).
+    """
+    if not cfg.persist_data:
+        return DataPlan(kind="none", rows=len(frame), note="persist_data is off")
+    written = 0
+    parent_rows = None
+    if parent_positions is not None:
+        parent_rows, n = files.write_positions(parent_positions)
+        written += n
+
+    can_delta = (
+        parent is not None
+        and parent.kind in ("full", "delta")
+        and not parent.sampled
+        and parent_positions is not None
+        and len(frame) <= cfg.max_persist_rows
+        and bool((parent_positions >= 0).all())
+        and parent.depth + 1 < cfg.full_version_every
+    )
+    if can_delta:
+        same_columns = same_columns or {}
+        refs = []
+        for j in range(frame.shape[1]):
+            label = encode_label(frame.columns[j])
+            if j in same_columns:
+                refs.append(ColumnRef(label=label, parent=same_columns[j]))
+            else:
+                key, as_text, n = files.write_series(frame.iloc[:, j])
+                written += n
+                refs.append(ColumnRef(label=label, key=key, as_text=as_text))
+        index, n = _write_index(files, frame)
+        written += n
+        return DataPlan(
+            kind="delta",
+            rows=len(frame),
+            base=parent_id,
+            depth=parent.depth + 1,
+            parent_rows=parent_rows,
+            columns=tuple(refs),
+            index=index,
+            column_levels=frame.columns.nlevels,
+            bytes_written=written,
+        )
+
+    sampled, sample_of = False, None
+    if len(frame) > cfg.max_persist_rows:
+        rng = np.random.default_rng(cfg.sample_seed)
+        take = np.sort(rng.choice(len(frame), cfg.max_persist_rows, replace=False))
+        sample_of = len(frame)
+        frame = frame.iloc[take]
+        sampled = True
+    refs = []
+    for j in range(frame.shape[1]):
+        key, as_text, n = files.write_series(frame.iloc[:, j])
+        written += n
+        refs.append(ColumnRef(label=encode_label(frame.columns[j]), key=key, as_text=as_text))
+    index, n = _write_index(files, frame)
+    written += n
+    return DataPlan(
+        kind="full",
+        rows=len(frame),
+        base=parent_id,
+        parent_rows=parent_rows,
+        columns=tuple(refs),
+        index=index,
+        column_levels=frame.columns.nlevels,
+        sampled=sampled,
+        sample_of=sample_of,
+        note=f"seeded sample of {len(frame):,} of {sample_of:,} rows" if sampled else None,
+        bytes_written=written,
+    )
+
+
+def _write_index(files: ColumnFiles, frame: pd.DataFrame):
+    idx = frame.index
+    col_names = tuple(encode_label(n) for n in frame.columns.names)
+    if isinstance(idx, pd.RangeIndex):
+        return IndexRef(
+            kind="range",
+            start=idx.start,
+            stop=idx.stop,
+            step=idx.step,
+            names=(encode_label(idx.name),),
+            columns_names=col_names,
+        ), 0
+    keys, written = [], 0
+    for level in range(idx.nlevels):
+        values = idx.get_level_values(level)
+        key, _, n = files.write_series(pd.Series(values, copy=False))
+        keys.append(key)
+        written += n
+    return IndexRef(
+        kind="levels",
+        keys=tuple(keys),
+        names=tuple(encode_label(n) for n in idx.names),
+        columns_names=col_names,
+    ), written
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def rebuild(files: ColumnFiles, plan: DataPlan, load_plan) -> pd.DataFrame:
+    """Rebuild a version's frame. `load_plan(version_id)` returns a base version's DataPlan."""
+    if plan.kind == "none":
+        raise VersionDataUnavailable(plan.note or "this version's data was not persisted")
+    base = None
+    take = None
+    if plan.kind == "delta":
+        base = rebuild(files, load_plan(plan.base), load_plan)
+        take = files.read_positions(plan.parent_rows) if plan.parent_rows else None
+    arrays = []
+    for ref in plan.columns:
+        if ref.parent is not None:
+            col = base.iloc[:, ref.parent]
+            arrays.append(col.iloc[take] if take is not None else col)
+        else:
+            arrays.append(files.read_series(ref.key))
+    labels = [decode_label(r.label) for r in plan.columns]
+    if plan.column_levels > 1:
+        columns = pd.MultiIndex.from_tuples(labels)
+    else:
+        columns = pd.Index(labels, dtype=object if not labels else None, tupleize_cols=False)
+    index = _read_index(files, plan.index, plan.rows)
+    data = {i: pd.Series(a.array, index=index, copy=False) for i, a in enumerate(arrays)}
+    frame = pd.DataFrame(data, index=index) if data else pd.DataFrame(index=index)
+    frame.columns = columns if len(labels) else frame.columns
+    if plan.index is not None and plan.index.columns_names:
+        frame.columns.names = [decode_label(n) for n in plan.index.columns_names]
+    return frame
+
+
+def _read_index(files: ColumnFiles, ref: IndexRef | None, n_rows: int) -> pd.Index:
+    if ref is None:
+        return pd.RangeIndex(n_rows)
+    names = [decode_label(n) for n in ref.names]
+    if ref.kind == "range":
+        return pd.RangeIndex(ref.start, ref.stop, ref.step, name=names[0] if names else None)
+    levels = [files.read_series(k) for k in ref.keys]
+    if len(levels) == 1:
+        return pd.Index(levels[0].array, name=names[0] if names else None)
+    return pd.MultiIndex.from_arrays([lv.array for lv in levels], names=names)
