@@ -47,7 +47,7 @@ class FrameDiff(Record):
     rows_removed: int
     rows_added: int
     rows_kept: int
-    row_identity: str  # index | content | none | new
+    row_identity: str  # index | content | none (net counts only) | reshape | new
     columns_added: tuple[str, ...] = ()
     columns_removed: tuple[str, ...] = ()
     columns_renamed: dict[str, str] = field(default_factory=dict)
@@ -103,9 +103,17 @@ def new_frame_diff(new: pd.DataFrame) -> FrameDiff:
     )
 
 
-def diff_frames(old: pd.DataFrame, new: pd.DataFrame) -> tuple[FrameDiff, RowMatch]:
+def diff_frames(
+    old: pd.DataFrame, new: pd.DataFrame, follow_rows: bool = True
+) -> tuple[FrameDiff, RowMatch]:
+    """Diff two versions. `follow_rows=False` for reshapes (groupby, pivot, melt...), whose
+    rows are not rows of the old frame: columns are compared, rows are not matched."""
     pairs, removed, added = _pair_columns(old, new)
-    match, changes = _match_rows(old, new, pairs)
+    if follow_rows:
+        match, changes = _match_rows(old, new, pairs)
+    else:
+        empty = np.empty(0, dtype=np.int64)
+        match, changes = RowMatch(empty, empty, "reshape"), {p: 0 for p in pairs}
     renamed = _find_renames(old, new, removed, added, match)
     for o, n in renamed:
         pairs.append((o, n))
@@ -145,8 +153,8 @@ def diff_frames(old: pd.DataFrame, new: pd.DataFrame) -> tuple[FrameDiff, RowMat
     diff = FrameDiff(
         rows_before=len(old),
         rows_after=len(new),
-        rows_removed=int(len(old) - len(match.old_pos)) if match.method != "none" else max(0, len(old) - len(new)),
-        rows_added=int(len(new) - len(match.new_pos)) if match.method != "none" else max(0, len(new) - len(old)),
+        rows_removed=_rows_removed(old, new, match),
+        rows_added=_rows_added(old, new, match),
         rows_kept=int(len(match.old_pos)),
         row_identity=match.method,
         columns_added=tuple(label_text(new.columns[n]) for n in added),
@@ -164,6 +172,22 @@ def diff_frames(old: pd.DataFrame, new: pd.DataFrame) -> tuple[FrameDiff, RowMat
         if changes[(o, n)] == 0 and old.iloc[:, o].dtype == new.iloc[:, n].dtype
     }
     return diff, RowMatch(match.old_pos, match.new_pos, match.method, same)
+
+
+def _rows_removed(old, new, match: RowMatch) -> int:
+    if match.method == "reshape":
+        return 0
+    if match.method == "none":  # no row identity: only the net change is known
+        return max(0, len(old) - len(new))
+    return int(len(old) - len(match.old_pos))
+
+
+def _rows_added(old, new, match: RowMatch) -> int:
+    if match.method == "reshape":
+        return 0
+    if match.method == "none":
+        return max(0, len(new) - len(old))
+    return int(len(new) - len(match.new_pos))
 
 
 # --- columns -------------------------------------------------------------------------------

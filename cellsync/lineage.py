@@ -32,6 +32,45 @@ def assigned_sources(code: str) -> dict[str, list[str]]:
     return out
 
 
+# Methods whose result rows are aggregates or reshaped values, not rows of the input: a diff
+# against the parent then reports columns, but no rows "removed" or "added".
+RESHAPING = frozenset(
+    {
+        "groupby", "agg", "aggregate", "pivot", "pivot_table", "melt", "stack", "unstack",
+        "crosstab", "describe", "value_counts", "resample", "rolling", "expanding", "ewm",
+        "transpose", "corr", "cov", "wide_to_long", "get_dummies_by", "nlargest_by",
+    }
+)
+
+
+def assigned_calls(code: str) -> dict[str, list[str]]:
+    """Map each name bound at top level to the functions and methods its value called."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return {}
+    out: dict[str, list[str]] = {}
+    for node in _top_level(tree.body):
+        targets, value = _assignment(node)
+        if value is None:
+            continue
+        calls = []
+        for sub in ast.walk(value):
+            if isinstance(sub, ast.Call):
+                fn = sub.func
+                calls.append(fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", ""))
+            elif isinstance(sub, ast.Attribute) and sub.attr == "T":
+                calls.append("transpose")
+        for target in targets:
+            for name in _bound_names(target):
+                out.setdefault(name, []).extend(calls)
+    return out
+
+
+def is_reshape(name: str, calls: dict[str, list[str]]) -> bool:
+    return any(c in RESHAPING for c in calls.get(name, ()))
+
+
 def _top_level(body):
     for node in body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

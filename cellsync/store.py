@@ -406,6 +406,7 @@ def frame_summary(v: Version) -> dict[str, Any]:
         "rows_removed": d.rows_removed if d else 0,
         "rows_added": d.rows_added if d else 0,
         "row_identity": d.row_identity if d else None,
+        "reordered": d.reordered if d else False,
         "columns_added": list(d.columns_added) if d else [],
         "columns_removed": list(d.columns_removed) if d else [],
         "columns_renamed": dict(d.columns_renamed) if d else {},

@@ -1,0 +1,131 @@
+"""`cellsync` on the command line. Thin: parse, call the library, turn errors into one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import CellsyncError
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cellsync")
+def main():
+    """Record how every notebook cell changes your dataframes, and show it."""
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option("--store", "store", type=click.Path(path_type=Path), default=None,
+              help="Store folder (default: .cellsync/ beside the notebook).")
+@click.option("--allow-errors", is_flag=True, help="Run on past cells that raise (they are recorded as errors).")
+@click.option("--timeout", default=600, show_default=True, help="Seconds one cell may run.")
+@click.option("--kernel", "kernel_name", default="python3", show_default=True, help="Jupyter kernel name.")
+def replay(notebook, store, allow_errors, timeout, kernel_name):
+    """Run NOTEBOOK on a real kernel with tracking on, into a store."""
+    from .replay import replay_notebook
+
+    store = store or Path(notebook).expanduser().resolve().parent / ".cellsync"
+    try:
+        result = replay_notebook(notebook, store, allow_errors=allow_errors, timeout=timeout, kernel_name=kernel_name)
+    except CellsyncError as exc:
+        raise _fail(exc) from None
+    click.echo(f"replayed {result.cells_run} cells of {result.notebook} into {result.store}")
+    for err in result.errors:
+        click.echo(f"  error (allowed): {err}")
+
+
+def _open(path: Path):
+    from .store import open_store
+
+    try:
+        return open_store(path)
+    except CellsyncError as exc:
+        raise _fail(exc) from None
+
+
+@main.command()
+@click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
+@click.option("--json", "as_json", is_flag=True, help='Print {"cells": [...]} as JSON.')
+def show(store, as_json):
+    """Print what was recorded in STORE, cell by cell."""
+    with _open(store) as st:
+        cells = st.timeline()
+    if as_json:
+        json.dump({"cells": cells}, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    if not cells:
+        click.echo(f"{store}: no cells recorded yet")
+    for c in cells:
+        count = c["execution_count"] if c["execution_count"] is not None else " "
+        first = (c["code"] or "").strip().splitlines()[:1]
+        status = "ok" if c["status"] == "ok" else f"ERROR {c['error']['type']}: {c['error']['message']}"
+        click.echo(f"[{count}] {first[0][:70] if first else ''}  ({status}, {c['duration_s'] * 1000:.0f} ms)")
+        for f in c["frames"]:
+            click.echo("    " + describe_frame(f))
+
+
+def describe_frame(f: dict) -> str:
+    name = f["name"]
+    if f["change"] == "deleted":
+        return f"{name}: deleted"
+    parts = []
+    if f["rows_before"] is None:
+        parts.append(f"new, {f['rows_after']:,} rows x {f['n_cols']} columns")
+    else:
+        src = f" from {f['parent']}" if f["parent"] and f["parent"] != name else ""
+        parts.append(f"{f['rows_before']:,} -> {f['rows_after']:,} rows{src}")
+        if f["rows_removed"]:
+            parts.append(f"-{f['rows_removed']:,} removed")
+        if f["rows_added"]:
+            parts.append(f"+{f['rows_added']:,} added")
+        if f.get("reordered"):
+            parts.append("rows reordered")
+        if f.get("row_identity") == "reshape":
+            parts.append("reshaped (its rows are not rows of the parent)")
+    if f["rows_before"] is not None and f["columns_added"]:
+        parts.append("columns added: " + ", ".join(f["columns_added"]))
+    if f["columns_removed"]:
+        parts.append("removed: " + ", ".join(f["columns_removed"]))
+    if f["columns_renamed"]:
+        parts.append("renamed: " + ", ".join(f"{a} -> {b}" for a, b in f["columns_renamed"].items()))
+    if f["dtype_changes"]:
+        parts.append("retyped: " + ", ".join(f"{k} {v['before']} -> {v['after']}" for k, v in f["dtype_changes"].items()))
+    if f["values_changed"]:
+        parts.append("values changed: " + ", ".join(f"{k} {n:,}" for k, n in f["values_changed"].items()))
+    if f.get("note"):
+        parts.append(f["note"])
+    return f"{name} ({f['change']}): " + "; ".join(parts)
+
+
+@main.command()
+@click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def status(store, as_json):
+    """Summarise STORE: sessions, cells, versions, size, problems."""
+    with _open(store) as st:
+        summary = st.summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    click.echo(f"store: {summary['path']}")
+    click.echo(f"sessions: {summary['sessions']}  cells: {summary['cells']}  "
+               f"versions: {summary['versions']}  frames: {summary['frames']}  "
+               f"size: {summary['size_bytes'] / 1e6:.2f} MB")
+    if summary["problems"]:
+        for p in summary["problems"]:
+            click.echo(f"problem {p['kind']} x{p['count']}: {p['message']}")
+    else:
+        click.echo("problems: none")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,664 @@
+"""After every cell: find the dataframes that changed, cheaply, and hand them to a worker.
+
+The blocking part (`Tracker.after_cell`) runs on the kernel's main thread under the user's
+cell, so it only compares fingerprints: per frame, the identity of its column arrays, its
+labels and its index. pandas 3 copy-on-write makes that exact: we hold a shallow copy of each
+frame's last version, so an in-place write must copy the touched column and the fingerprint
+changes. Where identity tells nothing (pandas 2 without copy-on-write; object columns whose
+list/dict elements are mutated) we fall back to hashing content, for those frames or columns
+only. Profiling, diffing and persisting happen in `Worker`, off the user's path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import queue
+import threading
+import time
+import traceback
+import uuid
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .config import Settings, settings as default_settings
+from .diff import diff_frames, new_frame_diff, row_hashes
+from .lineage import assigned_calls, assigned_sources, is_reshape, parent_of
+from .profile import profile_frame
+from .redact import redact
+from .store import CellRun, Store, Version, now_iso
+from .versions import DataPlan, persist
+
+log = logging.getLogger("cellsync")
+
+# Cells CellSync runs itself during `cellsync replay` start with this line and are not recorded.
+INTERNAL_MARKER = "# cellsync: internal"
+
+_MUTABLE_ELEMENTS = (list, dict, set, bytearray, np.ndarray)
+
+
+def copy_on_write_active() -> bool:
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    return pd.options.mode.copy_on_write is True
+
+
+# --- fingerprints --------------------------------------------------------------------------
+
+
+def _array_identity(values) -> tuple:
+    if isinstance(values, np.ndarray):
+        return ("np", values.__array_interface__["data"][0], values.shape, values.strides, values.dtype.str)
+    return ("ea", id(values))
+
+
+def fingerprint(obj: pd.DataFrame | pd.Series) -> tuple:
+    """O(columns) identity of a frame's data. Equal fingerprints mean unchanged content as
+    long as a shallow copy of the frame is held (copy-on-write)."""
+    try:
+        blocks = obj._mgr.blocks  # pandas internals: guarded, with a content fallback below
+        parts = tuple(
+            (_array_identity(b.values), tuple(b.mgr_locs.as_array.tolist()) if len(blocks) > 1 else None)
+            for b in blocks
+        )
+    except Exception:
+        parts = ("content", _content_hash(obj))
+    return (obj.shape, parts)
+
+
+def _content_hash(obj) -> bytes:
+    frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
+    import hashlib
+
+    return hashlib.blake2b(row_hashes(frame).tobytes() + pd.util.hash_pandas_object(frame.index).to_numpy().tobytes(), digest_size=16).digest()
+
+
+@dataclass
+class TrackedObject:
+    """What we know about one live frame object (possibly bound to several names)."""
+
+    ref: Any  # weakref to the user's object
+    snapshot: Any  # shallow copy of the last recorded version (keeps copy-on-write honest)
+    fp: tuple
+    index: Any
+    columns: Any
+    content: bytes | None = None  # content hash, only where identity tells nothing
+    deep_columns: tuple[int, ...] = ()  # object columns holding mutable elements
+    deep_text: dict[int, np.ndarray] = field(default_factory=dict)  # their repr at the snapshot
+    names: set[str] = field(default_factory=set)
+
+
+@dataclass
+class FrameChange:
+    """One name's new version, handed to the worker."""
+
+    name: str
+    change: str  # new | rebound | mutated | alias | deleted
+    version_id: str
+    object_key: int  # frames with the same key are one object: profile and persist once
+    frame: pd.DataFrame | None
+    diff_frame: pd.DataFrame | None = None  # frame with element-mutable columns as text
+    parent_version: str | None = None
+    parent_name: str | None = None
+    parent_frame: pd.DataFrame | None = None
+    reshape: bool = False  # made by groupby/pivot/melt...: its rows are not the parent's
+
+
+@dataclass
+class CellJob:
+    cell: CellRun
+    changes: list[FrameChange]
+
+
+def _as_frame(obj, name: str) -> pd.DataFrame:
+    if isinstance(obj, pd.Series):
+        return obj.to_frame(name=obj.name if obj.name is not None else name)
+    return obj
+
+
+def _deep_columns(frame: pd.DataFrame) -> tuple[int, ...]:
+    """Object columns whose elements can change without the column array changing."""
+    out = []
+    for j in range(frame.shape[1]):
+        col = frame.iloc[:, j]
+        if col.dtype != object or len(col) == 0:
+            continue
+        head = col.iloc[: min(len(col), 1000)]
+        if any(isinstance(v, _MUTABLE_ELEMENTS) for v in head.array):
+            out.append(j)
+    return tuple(out)
+
+
+def _column_text(col: pd.Series) -> np.ndarray:
+    return np.asarray([repr(v) for v in col.array], dtype=object)
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+
+class Worker:
+    """Profiles, diffs, persists and writes one cell at a time, in order, in a thread."""
+
+    def __init__(self, store_path: Path, session_id: str, cfg: Settings, on_problem):
+        self.store_path = Path(store_path)
+        self.session_id = session_id
+        self.cfg = cfg
+        self.on_problem = on_problem
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Condition()
+        self._submitted = 0
+        self._done = 0
+        self._store: Store | None = None
+        self._plans: dict[str, DataPlan] = {}  # version id -> how its data was persisted
+        self._redirect: dict[str, str] = {}  # version found unchanged -> the version it equals
+        self._pending_session: tuple | None = None
+        self.versions_written = 0
+        self.bytes_written = 0
+        self.last_job_seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="cellsync-worker", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return self._submitted - self._done
+
+    def start_session(self, session_id: str, notebook: str | None, info: dict) -> None:
+        self._submit(("session", session_id, notebook, info))
+
+    def submit(self, job: CellJob) -> None:
+        self._submit(("cell", job))
+
+    def _submit(self, item) -> None:
+        with self._lock:
+            self._submitted += 1
+        self._queue.put(item)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted so far is in the store. False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            target = self._submitted
+            while self._done < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+        return True
+
+    def stop(self, timeout: float | None = None) -> bool:
+        drained = self.flush(timeout)
+        self._queue.put(None)
+        self._thread.join(timeout=1.0 if not drained else timeout)
+        if self._store is not None and not self._thread.is_alive():
+            self._store.close()
+        return drained
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            started = time.perf_counter()
+            try:
+                if item[0] == "session":
+                    self._open().start_session(item[1], item[2], item[3])
+                else:
+                    self._process(item[1])
+            except Exception as exc:
+                self.on_problem(f"worker.{type(exc).__name__}", exc)
+            finally:
+                self.last_job_seconds = time.perf_counter() - started
+                with self._lock:
+                    self._done += 1
+                    self._lock.notify_all()
+
+    def _open(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.store_path)
+        return self._store
+
+    def _process(self, job: CellJob) -> None:
+        store = self._open()
+        versions: list[Version] = []
+        by_object: dict[int, tuple] = {}  # profile/plan computed once per object version
+        for ch in job.changes:
+            try:
+                v = self._version(ch, by_object)
+            except Exception as exc:
+                self.on_problem(f"version.{type(exc).__name__}", exc)
+                v = Version(
+                    id=ch.version_id,
+                    frame=ch.name,
+                    session_id=job.cell.session_id,
+                    change=ch.change,
+                    n_rows=None if ch.frame is None else int(ch.frame.shape[0]),
+                    n_cols=None if ch.frame is None else int(ch.frame.shape[1]),
+                    parent_id=self._resolve(ch.parent_version),
+                    parent_frame=ch.parent_name,
+                    note=f"not profiled: {type(exc).__name__}: {exc}"[:300],
+                )
+            if v is not None:
+                versions.append(v)
+        store.write_cell(job.cell, versions)
+        self.versions_written += len(versions)
+
+    def _resolve(self, version_id: str | None) -> str | None:
+        while version_id in self._redirect:
+            version_id = self._redirect[version_id]
+        return version_id
+
+    def _version(self, ch: FrameChange, by_object: dict) -> Version | None:
+        cfg = self.cfg
+        parent_id = self._resolve(ch.parent_version)
+        if ch.change == "deleted":
+            return Version(
+                id=ch.version_id, frame=ch.name, session_id=self.session_id, change="deleted",
+                n_rows=None, n_cols=None, parent_id=parent_id, parent_frame=ch.parent_name,
+            )
+        frame = ch.frame
+        if ch.parent_frame is not None:
+            diff, match = diff_frames(
+                ch.parent_frame,
+                ch.diff_frame if ch.diff_frame is not None else frame,
+                follow_rows=not ch.reshape,
+            )
+            if ch.change == "mutated" and not diff.changed:
+                # rewritten but equal (a re-consolidation, `df[c] = df[c]`): no new version
+                self._redirect[ch.version_id] = parent_id
+                return None
+        else:
+            diff, match = new_frame_diff(frame), None
+        cached = by_object.get(ch.object_key)
+        if cached is None:
+            profile = profile_frame(frame, cfg)
+            parent_plan = self._plans.get(parent_id) if parent_id else None
+            plan = persist(
+                self._open().files,
+                frame,
+                cfg,
+                parent=parent_plan,
+                parent_id=parent_id,
+                parent_positions=match.parent_positions(len(frame)) if match else None,
+                same_columns=match.same_columns if match else None,
+            )
+            self.bytes_written += plan.bytes_written
+            by_object[ch.object_key] = (profile, plan)
+        else:
+            profile, plan = cached
+        self._plans[ch.version_id] = plan
+        return Version(
+            id=ch.version_id,
+            frame=ch.name,
+            session_id=self.session_id,
+            change=ch.change,
+            n_rows=int(frame.shape[0]),
+            n_cols=int(frame.shape[1]),
+            parent_id=parent_id,
+            parent_frame=ch.parent_name,
+            profile=profile,
+            diff=diff,
+            data=plan,
+            note=profile.note,
+        )
+
+
+# --- the tracker ---------------------------------------------------------------------------
+
+
+class Tracker:
+    """Watches one namespace (an IPython shell's, or any dict) and records every cell."""
+
+    def __init__(
+        self,
+        namespace: dict,
+        store_path: str | Path | None = None,
+        notebook: str | None = None,
+        cfg: Settings | None = None,
+        transform=None,
+    ):
+        self.ns = namespace
+        self.cfg = cfg or default_settings
+        self.notebook = notebook
+        self.transform = transform  # IPython's transform_cell: magics -> Python, for lineage
+        self.store_path = Path(store_path or default_store_path(notebook))
+        self.session_id = uuid.uuid4().hex
+        self.cow = copy_on_write_active()
+        self.paused = False
+        self.seq = 0
+        self.cells_seen = 0
+        self.problems: Counter = Counter()
+        self.problem_messages: dict[str, str] = {}
+        self._problem_lock = threading.Lock()
+        self.hook_seconds_last = 0.0
+        self.hook_seconds_max = 0.0
+        self._objects: dict[int, TrackedObject] = {}
+        self._names: dict[str, int] = {}  # name -> object key
+        self._versions: dict[str, str] = {}  # name -> current version id
+        self._prev_states: dict[str, TrackedObject | None] = {}
+        self._prev_versions: dict[str, str] = {}
+        self._pre: tuple | None = None
+        self._next_cell_id: str | None = None
+        self._calls: dict[str, list[str]] = {}
+        self.worker = self._start_worker()
+
+    def _start_worker(self) -> Worker:
+        w = Worker(self.store_path, self.session_id, self.cfg, self._problem)
+        w.start_session(
+            self.session_id,
+            self.notebook,
+            {
+                "pid": os.getpid(),
+                "python": platform.python_version(),
+                "pandas": pd.__version__,
+                "cellsync": __version__,
+            },
+        )
+        return w
+
+    # --- problems: counted, logged once per kind, never raised into the user's cell ---------
+
+    def _problem(self, kind: str, exc: BaseException | str) -> None:
+        message = str(exc) if not isinstance(exc, BaseException) else f"{type(exc).__name__}: {exc}"
+        with self._problem_lock:
+            first = kind not in self.problems
+            self.problems[kind] += 1
+            self.problem_messages[kind] = message
+        if first:
+            detail = "".join(traceback.format_exception(exc)) if isinstance(exc, BaseException) else message
+            log.warning("cellsync: %s (%s); further problems of this kind are only counted.\n%s", kind, message, detail)
+        try:
+            if threading.current_thread() is self.worker._thread and self.worker._store is not None:
+                self.worker._store.record_problem(kind, message)
+        except Exception:
+            pass
+
+    # --- IPython events ---------------------------------------------------------------------
+
+    def set_next_cell_id(self, cell_id: str | None) -> None:
+        """For runners that cannot send JupyterLab's cell id (nbclient): use this one next."""
+        self._next_cell_id = cell_id
+
+    def before_cell(self, info=None) -> None:
+        try:
+            raw = getattr(info, "raw_cell", None) or ""
+            if raw.lstrip().startswith(INTERNAL_MARKER):
+                return
+            cell_id = getattr(info, "cell_id", None) or self._next_cell_id
+            self._next_cell_id = None
+            self._pre = (time.time(), time.perf_counter(), raw, cell_id)
+        except Exception as exc:  # pragma: no cover - defensive
+            self._problem("hook.pre_run_cell", exc)
+
+    def after_cell(self, result=None) -> None:
+        started = time.perf_counter()
+        try:
+            self._after_cell(result)
+        except Exception as exc:
+            self._problem("hook.post_run_cell", exc)
+        finally:
+            self.hook_seconds_last = time.perf_counter() - started
+            self.hook_seconds_max = max(self.hook_seconds_max, self.hook_seconds_last)
+
+    def _after_cell(self, result) -> None:
+        if self.paused:
+            self._pre = None
+            return
+        pre, self._pre = self._pre, None
+        info = getattr(result, "info", None)
+        raw = (getattr(info, "raw_cell", None) if info is not None else None)
+        if pre is None:
+            # the cell that loaded the extension: it started before we were listening
+            if raw is None:
+                pre = (time.time(), time.perf_counter(), "", None)
+            else:
+                return
+        wall, t0, pre_raw, cell_id = pre
+        raw = raw if raw is not None else pre_raw
+        if raw.lstrip().startswith(INTERNAL_MARKER):
+            return
+        cell_id = getattr(info, "cell_id", None) or cell_id
+        status, etype, emsg = "ok", None, None
+        error = None
+        if result is not None:
+            error = getattr(result, "error_before_exec", None) or getattr(result, "error_in_exec", None)
+        if error is not None:
+            status, etype, emsg = "error", type(error).__name__, str(error)[:2000]
+        self.seq += 1
+        self.cells_seen += 1
+        cell = CellRun(
+            session_id=self.session_id,
+            seq=self.seq,
+            execution_count=getattr(result, "execution_count", None),
+            cell_id=cell_id,
+            notebook=self.notebook,
+            code=redact(raw),
+            started_at=_iso(wall),
+            duration_s=round(time.perf_counter() - t0, 6),
+            status=status,
+            error_type=etype,
+            error_message=redact(emsg),
+        )
+        code = raw
+        if self.transform is not None:
+            try:
+                code = self.transform(raw)
+            except Exception:
+                code = raw
+        changes = self.scan(code)
+        self.worker.submit(CellJob(cell, changes))
+
+    # --- change detection -------------------------------------------------------------------
+
+    def _is_tracked_value(self, value) -> bool:
+        if isinstance(value, pd.DataFrame):
+            return True
+        return self.cfg.track_series and isinstance(value, pd.Series)
+
+    def scan(self, code: str = "") -> list[FrameChange]:
+        """Compare the namespace with what we last recorded; return the changes (blocking)."""
+        bound: dict[int, list[str]] = {}
+        values: dict[int, Any] = {}
+        for name, value in list(self.ns.items()):
+            if name.startswith("_") or not self._is_tracked_value(value):
+                continue
+            bound.setdefault(id(value), []).append(name)
+            values[id(value)] = value
+        # what each name meant before this cell: the parent of `df = df.dropna()`
+        self._prev_states = {n: self._objects.get(k) for n, k in self._names.items()}
+        self._prev_versions = dict(self._versions)
+        sources = assigned_sources(code) if code else {}
+        self._calls = assigned_calls(code) if code else {}
+        changes: list[FrameChange] = []
+        fresh = []
+        # objects we already follow first, so a frame derived from a frame that was also
+        # changed in this cell gets that frame's new version as parent
+        for key, names in bound.items():
+            obj, state = values[key], self._objects.get(key)
+            if state is not None and state.ref() is not obj:
+                state = None  # the id was reused by another object
+            if state is None:
+                fresh.append(key)
+            else:
+                changes.extend(self._known_object(key, obj, state, sorted(names)))
+        for key in fresh:
+            changes.extend(self._new_object(key, values[key], sorted(bound[key]), sources))
+
+        still_bound = {n for names in bound.values() for n in names}
+        for name in [n for n in self._names if n not in still_bound]:
+            changes.append(
+                FrameChange(
+                    name=name,
+                    change="deleted",
+                    version_id=uuid.uuid4().hex,
+                    object_key=0,
+                    frame=None,
+                    parent_version=self._prev_versions.get(name),
+                    parent_name=name,
+                )
+            )
+            del self._names[name]
+            self._versions.pop(name, None)
+        for key in [k for k in self._objects if k not in bound]:
+            del self._objects[key]
+        self._prev_states, self._prev_versions = {}, {}
+        return changes
+
+    def _snapshot(self, obj) -> TrackedObject:
+        snap = obj.copy(deep=not self.cow)  # shallow under copy-on-write: costs no data
+        frame = _as_frame(snap, "value")
+        deep = _deep_columns(frame)
+        return TrackedObject(
+            ref=weakref.ref(obj),
+            snapshot=snap,
+            fp=fingerprint(obj),
+            index=obj.index,
+            columns=getattr(obj, "columns", None),
+            content=None if self.cow else _content_hash(obj),
+            deep_columns=deep,
+            deep_text={j: _column_text(frame.iloc[:, j]) for j in deep},
+        )
+
+    def _changed(self, obj, state: TrackedObject) -> bool:
+        if obj.shape != state.snapshot.shape:
+            return True
+        if isinstance(obj, pd.DataFrame):
+            cols = obj.columns
+            if cols is not state.columns and not (
+                cols.equals(state.columns) and list(cols.names) == list(state.columns.names)
+            ):
+                return True
+        elif obj.name != state.snapshot.name:
+            return True
+        if obj.index is not state.index and not (
+            type(obj.index) is type(state.index)
+            and obj.index.equals(state.index)
+            and list(obj.index.names) == list(state.index.names)
+        ):
+            return True
+        if fingerprint(obj) != state.fp:
+            return True
+        if state.content is not None and _content_hash(obj) != state.content:
+            return True
+        if state.deep_columns:
+            frame = _as_frame(obj, "value")
+            for j in state.deep_columns:
+                if not np.array_equal(_column_text(frame.iloc[:, j]), state.deep_text[j]):
+                    return True
+        return False
+
+    def _known_object(self, key, obj, state: TrackedObject, names) -> list[FrameChange]:
+        out = []
+        changed = self._changed(obj, state)
+        new_state = self._snapshot(obj) if changed else state
+        new_state.names = set(state.names)
+        self._objects[key] = new_state
+        earlier = sorted(n for n in state.names if self._names.get(n) == key)
+        for name in names:
+            if name in earlier:
+                if changed:
+                    out.append(self._change(name, "mutated", new_state, name, self._prev_versions.get(name), state))
+            else:
+                # a second name for a frame we already follow
+                kind = "rebound" if name in self._names else "alias"
+                parent = earlier[0] if earlier else None
+                out.append(self._change(name, kind, new_state, parent, self._prev_versions.get(parent), state))
+        new_state.names = set(names)
+        return out
+
+    def _new_object(self, key, obj, names, sources) -> list[FrameChange]:
+        state = self._snapshot(obj)
+        state.names = set(names)
+        self._objects[key] = state
+        out = []
+        for name in names:
+            kind = "rebound" if name in self._names else "new"
+            parent = parent_of(name, sources, lambda n: n in self._prev_versions or n in self._versions)
+            parent_state, parent_version = None, None
+            if parent == name:
+                parent_state, parent_version = self._prev_states.get(name), self._prev_versions.get(name)
+            elif parent is not None:
+                parent_state = self._objects.get(self._names.get(parent, -1))
+                parent_version = self._versions.get(parent)
+            out.append(self._change(name, kind, state, parent, parent_version, parent_state))
+        return out
+
+    def _change(self, name, kind, state, parent_name, parent_version, parent_state) -> FrameChange:
+        frame = _as_frame(state.snapshot, name)
+        parent_frame = diff_frame = None
+        if parent_state is not None and parent_version is not None:
+            parent_frame = _as_frame(parent_state.snapshot, parent_name)
+            if parent_state.deep_columns:
+                # the old snapshot shares mutable elements with the live frame: compare the
+                # text both had, so element mutations show up as changed values
+                parent_frame = parent_frame.copy(deep=False)
+                diff_frame = frame.copy(deep=False)
+                for j, text in parent_state.deep_text.items():
+                    parent_frame.isetitem(j, text)
+                    if j < diff_frame.shape[1] and diff_frame.iloc[:, j].dtype == object:
+                        diff_frame.isetitem(j, _column_text(diff_frame.iloc[:, j]))
+        else:
+            parent_name = parent_version = None
+        ch = FrameChange(
+            name=name,
+            change=kind,
+            version_id=uuid.uuid4().hex,
+            object_key=id(state.snapshot),
+            frame=frame,
+            diff_frame=diff_frame,
+            parent_version=parent_version,
+            parent_name=parent_name,
+            parent_frame=parent_frame,
+            reshape=kind in ("new", "rebound") and is_reshape(name, self._calls),
+        )
+        self._names[name] = id(state.ref()) if state.ref() is not None else -1
+        self._versions[name] = ch.version_id
+        return ch
+
+    # --- control ----------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self.worker.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        return self.worker.stop(self.cfg.flush_on_exit_timeout if timeout is None else timeout)
+
+    def status(self) -> dict:
+        return {
+            "store": str(self.store_path),
+            "session": self.session_id,
+            "paused": self.paused,
+            "cells_tracked": self.cells_seen,
+            "frames": sorted(self._names),
+            "versions_written": self.worker.versions_written,
+            "bytes_written": self.worker.bytes_written,
+            "queue": self.worker.pending,
+            "hook_ms_last": round(self.hook_seconds_last * 1000, 3),
+            "hook_ms_max": round(self.hook_seconds_max * 1000, 3),
+            "copy_on_write": self.cow,
+            "problems": dict(self.problems),
+            "problem_messages": dict(self.problem_messages),
+        }
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def default_store_path(notebook: str | None = None) -> Path:
+    """CELLSYNC_STORE / settings.store, else `.cellsync/` beside the notebook, else here."""
+    if default_settings.store:
+        return Path(default_settings.store).expanduser()
+    if notebook:
+        return Path(notebook).expanduser().resolve().parent / ".cellsync"
+    return Path.cwd() / ".cellsync"
