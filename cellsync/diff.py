@@ -377,8 +377,13 @@ def _eq(p, q) -> bool:
 
 
 def _index_changed(old, new, match: RowMatch) -> bool:
+    """Did the row labels (or their names) change for the rows that were kept?"""
+    if list(old.index.names) != list(new.index.names):
+        return True
+    if match.method == "index":
+        return False  # rows were matched by equal labels
     if match.method != "content" or len(match.old_pos) == 0:
-        return False if match.method == "index" else not old.index.equals(new.index)
+        return not old.index.equals(new.index)
     o = old.index.take(match.old_pos)
     n = new.index.take(match.new_pos)
     return not o.equals(n)

@@ -19,10 +19,18 @@ class ReplayResult:
     executed: object = None  # the executed nbformat notebook, outputs and execution counts
 
 
-def _internal(source: str):
-    import nbformat
+def _run_silent(client, code: str, timeout: float = 120) -> None:
+    """Run CellSync's own code in the kernel: silent, so it fires no cell events, takes no
+    execution count and writes nothing into the notebook."""
+    from jupyter_core.utils import run_sync
 
-    return nbformat.v4.new_code_cell(f"{INTERNAL_MARKER}\n{source}")
+    reply = run_sync(client.kc.execute_interactive)(
+        f"{INTERNAL_MARKER}\n{code}", silent=True, store_history=False, timeout=timeout,
+        output_hook=lambda msg: None,
+    )
+    content = reply.get("content", {})
+    if content.get("status") != "ok":
+        raise ReplayError(f"cellsync could not run in the kernel: {content.get('ename')}: {content.get('evalue')}")
 
 
 def replay_notebook(
@@ -61,16 +69,12 @@ def replay_notebook(
     fatal: str | None = None
     cells_run = 0
     with client.setup_kernel(env=env):
-        client.execute_cell(_internal("%load_ext cellsync"), 0, store_history=False)
+        _run_silent(client, "get_ipython().run_line_magic('load_ext', 'cellsync')")
         try:
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
                     continue
-                client.execute_cell(
-                    _internal(f"__import__('cellsync').extension.current_tracker().set_next_cell_id({cell.get('id')!r})"),
-                    index,
-                    store_history=False,
-                )
+                _run_silent(client, f"__import__('cellsync').extension.current_tracker().set_next_cell_id({cell.get('id')!r})")
                 try:
                     client.execute_cell(cell, index)
                 except CellExecutionError as exc:
@@ -85,7 +89,7 @@ def replay_notebook(
             pass
         finally:
             # what ran must be in the store before the kernel goes away
-            client.execute_cell(_internal("__import__('cellsync').untrack()"), 0, store_history=False)
+            _run_silent(client, "__import__('cellsync').untrack()", timeout=600)
     if fatal is not None:
         raise ReplayError(f"{path.name}: {fatal} (recorded up to there; use --allow-errors to go on)")
     return ReplayResult(str(path), str(store), cells_run, tuple(errors), nb)

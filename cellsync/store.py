@@ -207,6 +207,14 @@ class Store:
 
     def close(self) -> None:
         try:
+            if not self.read_only:
+                # Back to a rollback journal when the writer leaves: the -wal/-shm files go
+                # away, so a later read-only open has nothing to create. Fails harmlessly
+                # (and stays WAL) while another connection is open.
+                self.db.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.DatabaseError:
+            pass
+        try:
             self.db.conn.close()
         except Exception:
             pass
@@ -345,8 +353,12 @@ class Store:
         plan = self._plan(version_id)
         if not v.parent_id or not plan.parent_rows:
             return self.load_frame(version_id).iloc[0:0]
+        if self._plan(v.parent_id).sampled or plan.sampled:
+            raise VersionDataUnavailable(
+                "the parent or this version was stored as a sample: removed rows are not known exactly"
+            )
         parent = self.load_frame(v.parent_id)
-        kept = self.files.read_positions(plan.parent_rows)
+        kept = self.files.read_positions(plan.parent_rows, plan.parent_count)
         keep = np.zeros(len(parent), dtype=bool)
         keep[kept[kept >= 0]] = True
         return parent.iloc[~keep]
