@@ -104,13 +104,15 @@ def new_frame_diff(new: pd.DataFrame) -> FrameDiff:
 
 
 def diff_frames(
-    old: pd.DataFrame, new: pd.DataFrame, follow_rows: bool = True
+    old: pd.DataFrame, new: pd.DataFrame, follow_rows: bool = True, trust_labels: bool = False
 ) -> tuple[FrameDiff, RowMatch]:
     """Diff two versions. `follow_rows=False` for reshapes (groupby, pivot, melt...), whose
-    rows are not rows of the old frame: columns are compared, rows are not matched."""
+    rows are not rows of the old frame: columns are compared, rows are not matched.
+    `trust_labels=True` when the caller knows the index was not rebuilt (an in-place edit
+    that kept the very same index object): rows are then matched by label, no questions."""
     pairs, removed, added = _pair_columns(old, new)
     if follow_rows:
-        match, changes = _match_rows(old, new, pairs)
+        match, changes = _match_rows(old, new, pairs, trust_labels)
     else:
         empty = np.empty(0, dtype=np.int64)
         match, changes = RowMatch(empty, empty, "reshape"), {p: 0 for p in pairs}
@@ -265,15 +267,15 @@ def _unique(index: pd.Index) -> bool:
         return False
 
 
-def _match_rows(old, new, pairs):
+def _match_rows(old, new, pairs, trust_labels=False):
     """Choose the row identity and return it with the per-column changed-value counts."""
     label = None
     if _unique(old.index) and _unique(new.index):
         label = _label_match(old, new)
         label_changes = _count_changes(old, new, pairs, label)
-        # Labels are trustworthy unless every shared column changed on every kept row... i.e.
-        # unless no shared column survived intact, which is what a reset or re-index looks like.
-        suspicious = pairs and (
+        # Labels are trustworthy unless no shared column survived intact on the kept rows,
+        # which is what a reset_index, set_index or sort-and-reset looks like.
+        suspicious = not trust_labels and pairs and (
             len(label.old_pos) == 0 or all(label_changes[p] > 0 for p in pairs)
         )
         if not suspicious:

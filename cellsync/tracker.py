@@ -110,6 +110,7 @@ class FrameChange:
     parent_name: str | None = None
     parent_frame: pd.DataFrame | None = None
     reshape: bool = False  # made by groupby/pivot/melt...: its rows are not the parent's
+    same_index: bool = False  # edited in place with the very same index object: labels hold
 
 
 @dataclass
@@ -270,6 +271,7 @@ class Worker:
                 ch.parent_frame,
                 ch.diff_frame if ch.diff_frame is not None else frame,
                 follow_rows=not ch.reshape,
+                trust_labels=ch.same_index,
             )
             if ch.change == "mutated" and not diff.changed:
                 # rewritten but equal (a re-consolidation, `df[c] = df[c]`): no new version
@@ -565,7 +567,9 @@ class Tracker:
         for name in names:
             if name in earlier:
                 if changed:
-                    out.append(self._change(name, "mutated", new_state, name, self._prev_versions.get(name), state))
+                    ch = self._change(name, "mutated", new_state, name, self._prev_versions.get(name), state)
+                    ch.same_index = obj.index is state.index
+                    out.append(ch)
             else:
                 # a second name for a frame we already follow
                 kind = "rebound" if name in self._names else "alias"
