@@ -82,6 +82,7 @@ class RowMatch:
     new_pos: np.ndarray
     method: str
     same_columns: dict = field(default_factory=dict)  # new position -> old position
+    same_index: bool = False  # the new row labels are the old ones of the kept rows
 
     def parent_positions(self, n_new: int) -> np.ndarray:
         """For each new row, its position in the old version, or -1 for an added row."""
@@ -173,7 +174,13 @@ def diff_frames(
         for o, n in pairs
         if changes[(o, n)] == 0 and old.iloc[:, o].dtype == new.iloc[:, n].dtype
     }
-    return diff, RowMatch(match.old_pos, match.new_pos, match.method, same)
+    same_index = (
+        match.method == "index"
+        and not index_changed
+        and old.index.dtype == new.index.dtype
+        and old.index.nlevels == new.index.nlevels
+    )
+    return diff, RowMatch(match.old_pos, match.new_pos, match.method, same, same_index)
 
 
 def _rows_removed(old, new, match: RowMatch) -> int:

@@ -8,8 +8,8 @@ writes a file. The schema is described in docs/store.md.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
-import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,7 +179,8 @@ class Store:
             conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; fast per cell
             self.db = sqlite_utils.Database(conn)
             self._check_schema(allow_pending=True)
-            migrations.apply(self.db)
+            with self._writing():
+                migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupt(f"{self.db_path} is not a usable CellSync store: {exc}") from None
         except OSError as exc:
@@ -229,11 +230,29 @@ class Store:
         if self.read_only:
             raise StoreReadOnly(f"{self.path} is open read-only")
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE). A plain
+        BEGIN reads first and then fails with 'database is locked', without waiting, when
+        another process wrote in between; IMMEDIATE waits (busy_timeout) instead."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+
     # --- writing ---------------------------------------------------------------------------
 
     def start_session(self, session_id: str, notebook: str | None, info: dict) -> None:
         self._writable()
-        with self.db.atomic():
+        with self._writing():
             self.db["sessions"].insert(
                 {"id": session_id, "started_at": now_iso(), "notebook": notebook, **info},
                 replace=True,
@@ -242,7 +261,7 @@ class Store:
     def write_cell(self, cell: CellRun, versions: Iterable[Version]) -> int:
         """One transaction: the cell run and every version it produced."""
         self._writable()
-        with self.db.atomic():
+        with self._writing():
             row = cell.to_dict()
             row.pop("id")
             cell_pk = self.db["cells"].insert(row).last_pk
@@ -272,7 +291,7 @@ class Store:
     def record_problem(self, kind: str, message: str) -> None:
         self._writable()
         at = now_iso()
-        with self.db.atomic():
+        with self._writing():
             self.db.execute(
                 "INSERT INTO problems (kind, message, count, first_seen, last_seen) "
                 "VALUES (?, ?, 1, ?, ?) ON CONFLICT(kind) DO UPDATE SET "

@@ -291,6 +291,7 @@ class Worker:
                 parent_id=parent_id,
                 parent_positions=match.parent_positions(len(frame)) if match else None,
                 same_columns=match.same_columns if match else None,
+                same_index=match.same_index if match else False,
             )
             self.bytes_written += plan.bytes_written
             by_object[ch.object_key] = (profile, plan)

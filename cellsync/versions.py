@@ -37,7 +37,7 @@ class ColumnRef(Record):
 
 @dataclass(frozen=True)
 class IndexRef(Record):
-    kind: str  # range | levels | base
+    kind: str  # range | levels | base (the base version's labels of the kept rows)
     start: int = 0
     stop: int = 0
     step: int = 1
@@ -189,12 +189,14 @@ def persist(
     parent_id: str | None = None,
     parent_positions: np.ndarray | None = None,
     same_columns: dict[int, int] | None = None,
+    same_index: bool = False,
 ) -> DataPlan:
     """Persist one version and return how to rebuild it.
 
     parent_positions: for each row of `frame`, its position in the parent version (-1: added).
     same_columns: frame column position -> parent column position, for columns whose values
     on the kept rows equal the parent's (from the diff).
+    same_index: the row labels are the parent's labels of the kept rows (from the diff).
     """
     if not cfg.persist_data:
         return DataPlan(kind="none", rows=len(frame), note="persist_data is off")
@@ -227,7 +229,10 @@ def persist(
                 key, as_text, n = files.write_series(frame.iloc[:, j])
                 written += n
                 refs.append(ColumnRef(label=label, key=key, as_text=as_text))
-        index, n = _write_index(files, frame)
+        if same_index and not isinstance(frame.index, pd.RangeIndex):
+            index, n = IndexRef(kind="base", columns_names=tuple(encode_label(x) for x in frame.columns.names)), 0
+        else:
+            index, n = _write_index(files, frame)
         written += n
         return DataPlan(
             kind="delta",
@@ -322,7 +327,10 @@ def rebuild(files: ColumnFiles, plan: DataPlan, load_plan) -> pd.DataFrame:
         columns = pd.MultiIndex.from_tuples(labels)
     else:
         columns = pd.Index(labels, dtype=object if not labels else None, tupleize_cols=False)
-    index = _read_index(files, plan.index, plan.rows)
+    if plan.index is not None and plan.index.kind == "base":
+        index = base.index.take(take) if take is not None else base.index
+    else:
+        index = _read_index(files, plan.index, plan.rows)
     data = {i: pd.Series(a.array, index=index, copy=False) for i, a in enumerate(arrays)}
     frame = pd.DataFrame(data, index=index) if data else pd.DataFrame(index=index)
     frame.columns = columns if len(labels) else frame.columns

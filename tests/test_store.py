@@ -28,6 +28,7 @@ def write_version(store, vid, frame, parent=None, parent_id=None, cfg=None, name
             parent_id=parent_id,
             parent_positions=m.parent_positions(len(frame)),
             same_columns=m.same_columns,
+            same_index=m.same_index,
         )
     plan = persist(store.files, frame, cfg, **kwargs)
     store.write_cell(
