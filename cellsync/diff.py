@@ -254,6 +254,8 @@ def _content_digest(s: pd.Series) -> tuple:
 
 def row_hashes(df: pd.DataFrame) -> np.ndarray:
     """One uint64 per row over all columns of df; unhashable objects are hashed by their text."""
+    if df.shape[1] == 0:
+        return np.zeros(len(df), dtype=np.uint64)
     try:
         return pd.util.hash_pandas_object(df, index=False).to_numpy()
     except TypeError:

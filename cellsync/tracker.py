@@ -126,15 +126,14 @@ def _as_frame(obj, name: str) -> pd.DataFrame:
 
 
 def _deep_columns(frame: pd.DataFrame) -> tuple[int, ...]:
-    """Object columns whose elements can change without the column array changing."""
+    """Object columns whose elements can change without the column array changing.
+    Runs in the blocking part: looks only at object columns, and at their first 1,000 values."""
+    dtypes = frame.dtypes.to_numpy()
     out = []
-    for j in range(frame.shape[1]):
-        col = frame.iloc[:, j]
-        if col.dtype != object or len(col) == 0:
-            continue
-        head = col.iloc[: min(len(col), 1000)]
+    for j in np.flatnonzero(dtypes == object):
+        head = frame.iloc[: min(len(frame), 1000), j]
         if any(isinstance(v, _MUTABLE_ELEMENTS) for v in head.array):
-            out.append(j)
+            out.append(int(j))
     return tuple(out)
 
 

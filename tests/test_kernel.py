@@ -1,0 +1,194 @@
+"""A real kernel (nbclient) replays the bundled notebook; every recorded number is checked
+against pandas computed independently, by running the same cells here."""
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from cellsync.replay import replay_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "notebooks" / "demo.ipynb"
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory):
+    store = tmp_path_factory.mktemp("kernel") / "store"
+    result = replay_notebook(DEMO, store, allow_errors=False)
+    return result, store
+
+
+@pytest.fixture(scope="module")
+def states():
+    """Run the notebook's cells in this process: the namespace before and after each cell."""
+    nb = nbformat.read(DEMO, as_version=4)
+    ns: dict = {}
+    out = []
+    cwd = os.getcwd()
+    os.chdir(DEMO.parent)
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            before = {k: v.copy() for k, v in ns.items() if isinstance(v, (pd.DataFrame, pd.Series)) and not k.startswith("_")}
+            try:
+                exec(compile(cell.source, "<cell>", "exec"), ns)
+                error = None
+            except Exception as exc:  # the notebook's deliberately failing cell
+                error = exc
+            after = {k: v.copy() for k, v in ns.items() if isinstance(v, (pd.DataFrame, pd.Series)) and not k.startswith("_")}
+            out.append((cell, before, after, error))
+    finally:
+        os.chdir(cwd)
+    return out
+
+
+def _rows_by_key(before, after, key="patient_id"):
+    """Rows removed/added and values changed per shared column, joining on a unique key."""
+    b_ids, a_ids = set(before[key]), set(after[key])
+    m = before.merge(after, on=key, suffixes=("__b", "__a"))
+    changed = {}
+    for c in before.columns:
+        if c == key or c not in after.columns:
+            continue
+        x, y = m[f"{c}__b"].astype(object), m[f"{c}__a"].astype(object)
+        n = int((~((x == y) | (x.isna() & y.isna()))).sum())
+        if n:
+            changed[c] = n
+    return len(b_ids - a_ids), len(a_ids - b_ids), changed
+
+
+def _rows_as_multisets(before, after):
+    """Rows removed/added counting identical rows (on the shared columns) as the same row."""
+    shared = [c for c in before.columns if c in after.columns]
+    cb = before[shared].astype(str).value_counts(dropna=False)
+    ca = after[shared].astype(str).value_counts(dropna=False)
+    cb, ca = cb.align(ca, fill_value=0)
+    return int((cb - ca).clip(lower=0).sum()), int((ca - cb).clip(lower=0).sum())
+
+
+def test_replay_records_every_code_cell(replayed, states):
+    result, store = replayed
+    import cellsync
+
+    cells = cellsync.open_store(store).timeline()
+    code_cells = [s[0] for s in states]
+    assert len(cells) == len(code_cells) == result.cells_run
+    assert [c["cell_id"] for c in cells] == [c.get("id") for c in code_cells]
+    assert [c["code"] for c in cells] == [c.source for c in code_cells]
+    executed = [c for c in result.executed.cells if c.cell_type == "code"]
+    assert [c["execution_count"] for c in cells] == [c.execution_count for c in executed]
+    failing = [c for c in cells if c["status"] == "error"]
+    assert len(failing) == 1 and failing[0]["error"]["type"] == "KeyError"
+    assert "weight" in failing[0]["error"]["message"] and failing[0]["frames"] == []
+
+
+def test_every_recorded_number_matches_pandas(replayed, states):
+    _, store = replayed
+    import cellsync
+
+    st = cellsync.open_store(store)
+    cells = st.timeline()
+    checked = 0
+    for recorded, (cell, before_ns, after_ns, error) in zip(cells, states):
+        changed_names = {
+            k for k in after_ns
+            if k not in before_ns or not after_ns[k].equals(before_ns[k])
+            or list(after_ns[k].columns) != list(before_ns[k].columns)
+        }
+        assert {f["name"] for f in recorded["frames"]} == changed_names, cell.source
+        for f in recorded["frames"]:
+            after = after_ns[f["name"]]
+            assert f["rows_after"] == len(after) and f["n_cols"] == after.shape[1]
+            if f["parent"] is None:
+                assert f["rows_before"] is None and f["rows_added"] == len(after)
+                continue
+            # the parent is the frame as it stood when this cell read it
+            before = before_ns.get(f["parent"], after_ns.get(f["parent"]))
+            if f["parent"] not in before_ns:
+                before = after_ns[f["parent"]]
+            assert f["rows_before"] == len(before), cell.source
+            renamed = f["columns_renamed"]
+            b_cols = [renamed.get(c, c) for c in before.columns]
+            assert sorted(f["columns_added"]) == sorted(set(after.columns) - set(b_cols))
+            assert sorted(f["columns_removed"]) == sorted(c for c in before.columns if renamed.get(c, c) not in set(after.columns))
+            before_r = before.rename(columns=renamed)
+            dtypes = {
+                c: {"before": str(before_r[c].dtype), "after": str(after[c].dtype)}
+                for c in after.columns
+                if c in before_r.columns and str(before_r[c].dtype) != str(after[c].dtype)
+            }
+            assert f["dtype_changes"] == dtypes, cell.source
+            if f["row_identity"] == "reshape":
+                assert (f["rows_removed"], f["rows_added"], f["values_changed"]) == (0, 0, {})
+                assert any(op in cell.source for op in ("groupby", "pivot_table", "melt"))
+            elif "patient_id" in after.columns and before_r["patient_id"].is_unique and after["patient_id"].is_unique:
+                removed, added, changed = _rows_by_key(before_r, after)
+                assert (f["rows_removed"], f["rows_added"]) == (removed, added), cell.source
+                assert f["values_changed"] == changed, cell.source
+            else:
+                removed, added = _rows_as_multisets(before_r, after)
+                assert (f["rows_removed"], f["rows_added"]) == (removed, added), cell.source
+                assert f["values_changed"] == {}, cell.source
+            checked += 1
+    assert checked >= 14
+
+
+def test_profiles_match_pandas_for_the_final_frames(replayed, states):
+    _, store = replayed
+    import cellsync
+
+    st = cellsync.open_store(store)
+    final = states[-1][2]
+    for name in ("patients", "adults", "combined"):
+        v = st.versions(frame=name)[-1]
+        frame = final[name]
+        for col in v.profile.columns:
+            s = frame[col.name]
+            assert (col.count, col.missing) == (s.count(), s.isna().sum()), (name, col.name)
+            assert col.unique == s.nunique()
+            if col.kind == "numeric":
+                assert col.mean == pytest.approx(float(s.mean()))
+        # and the data itself can be rebuilt from the store, in another process's view
+        back = st.load_frame(v.id)
+        pd.testing.assert_frame_equal(back, frame, check_index_type=False)
+
+
+def test_removed_rows_are_the_ones_pandas_removed(replayed, states):
+    _, store = replayed
+    import cellsync
+
+    st = cellsync.open_store(store)
+    dropna_version = next(
+        st.version(f["version"])
+        for c in st.timeline() if "dropna" in c["code"]
+        for f in c["frames"]
+    )
+    removed = st.removed_rows(dropna_version.id)
+    before = next(b for cell, b, a, e in states if "dropna" in cell.source)["patients"]
+    expected = before[before["income"].isna()]
+    assert sorted(removed["patient_id"]) == sorted(expected["patient_id"])
+
+
+def test_show_json_from_the_cli(replayed):
+    from click.testing import CliRunner
+
+    from cellsync.cli import main
+
+    _, store = replayed
+    res = CliRunner().invoke(main, ["show", str(store), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    required = {"execution_count", "cell_id", "code", "status", "error", "frames"}
+    frame_keys = {"name", "parent", "rows_before", "rows_after", "rows_removed", "rows_added",
+                  "columns_added", "columns_removed", "columns_renamed", "dtype_changes", "values_changed"}
+    assert all(required <= set(c) for c in data["cells"])
+    assert all(frame_keys <= set(f) for c in data["cells"] for f in c["frames"])
+    rename = next(c for c in data["cells"] if "rename" in c["code"])
+    assert rename["frames"][0]["columns_renamed"] == {"bmi_value": "bmi"}
