@@ -93,3 +93,12 @@ def test_every_command_is_documented():
             for opt in param.opts:
                 if opt.startswith("--"):
                     assert opt in doc, f"{opt} of `cellsync {name}` is not in docs/cli.md"
+
+
+def test_every_setting_is_documented():
+    from cellsync.config import settings
+
+    readme = (ROOT / "README.md").read_text()
+    for name in settings.param:
+        if name != "name":
+            assert f"`{name}`" in readme, f"setting {name} is not in the README"
