@@ -59,6 +59,11 @@ def load_ipython_extension(shell) -> None:
     shell.events.register("post_run_cell", _post_run_cell)
     shell.register_magic_function(_cellsync_magic, magic_kind="line", magic_name="cellsync")
     atexit.register(_drain_at_exit)
+    try:
+        raw = shell.history_manager.input_hist_raw[-1] if shell.history_manager.input_hist_raw else ""
+        tracker.record_existing(raw, getattr(shell, "execution_count", None))
+    except Exception as exc:
+        tracker._problem("load.record_existing", exc)
 
 
 def unload_ipython_extension(shell) -> None:

@@ -458,6 +458,29 @@ class Tracker:
         changes = self.scan(code)
         self.worker.submit(CellJob(cell, changes))
 
+    def record_existing(self, code: str = "", execution_count: int | None = None) -> int:
+        """Record the frames that already exist when tracking starts, as versions of the cell
+        that loaded CellSync, so the first real cell is not credited with creating them.
+        Returns how many frames were found (nothing is recorded when there are none)."""
+        changes = self.scan("")
+        if not changes:
+            return 0
+        self.seq += 1
+        self.cells_seen += 1
+        cell = CellRun(
+            session_id=self.session_id,
+            seq=self.seq,
+            execution_count=execution_count,
+            cell_id=None,
+            notebook=self.notebook,
+            code=redact(code) or "%load_ext cellsync",
+            started_at=_iso(time.time()),
+            duration_s=0.0,
+            status="ok",
+        )
+        self.worker.submit(CellJob(cell, changes))
+        return len(changes)
+
     # --- change detection -------------------------------------------------------------------
 
     def _is_tracked_value(self, value) -> bool:

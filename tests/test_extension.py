@@ -216,3 +216,25 @@ def test_flush_waits_for_everything_queued(shell):
     assert cellsync.status()["queue"] == 0
     names = {f["name"] for c in cellsync.open_store(cellsync.status()["store"]).timeline() for f in c["frames"]}
     assert names == {f"f{i}" for i in range(5)}
+
+
+def test_frames_present_before_loading_are_credited_to_the_loading_cell(store_dir, monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import cellsync
+
+    monkeypatch.setattr(cellsync.settings, "store", str(store_dir))
+    ip = InteractiveShell.instance()
+    ip.reset(new_session=True)
+    try:
+        run(ip, "import pandas as pd\nearly = pd.DataFrame({'a': [1, 2, 3]})")
+        run(ip, "%load_ext cellsync")
+        run(ip, "later = early.head(2)")
+        cells = recorded(ip).timeline()
+        assert [c["code"] for c in cells] == ["%load_ext cellsync", "later = early.head(2)"]
+        assert [(f["name"], f["change"], f["rows_after"]) for f in cells[0]["frames"]] == [("early", "new", 3)]
+        later = cells[1]["frames"][0]
+        assert (later["name"], later["parent"], later["rows_removed"]) == ("later", "early", 1)
+    finally:
+        ip.extension_manager.unload_extension("cellsync")
+        ip.reset(new_session=True)

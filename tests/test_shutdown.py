@@ -1,0 +1,35 @@
+"""Nothing queued is lost when the kernel shuts down normally, without an explicit flush."""
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+import cellsync
+
+pytestmark = pytest.mark.kernel
+
+
+def test_kernel_shutdown_drains_the_worker(tmp_path):
+    store = tmp_path / "store"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext cellsync"),
+        nbformat.v4.new_code_cell("import numpy as np, pandas as pd"),
+        # enough work that the worker is still busy when the last cell returns
+        nbformat.v4.new_code_cell(
+            "big = pd.DataFrame(np.random.default_rng(0).random((300_000, 20)))\n"
+            "big2 = big[big[0] > 0.5]\nbig3 = big2.assign(x=1)"
+        ),
+        nbformat.v4.new_code_cell("big4 = big3.sort_values(1)"),
+    ]
+    env_store = str(store)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3")
+    import os
+
+    os.environ["CELLSYNC_STORE"] = env_store
+    try:
+        client.execute()  # shuts the kernel down at the end; no flush was asked for
+    finally:
+        del os.environ["CELLSYNC_STORE"]
+    names = [f["name"] for c in cellsync.open_store(store).timeline() for f in c["frames"]]
+    assert names == ["big", "big2", "big3", "big4"]
