@@ -18,8 +18,9 @@ from pandas.api import types as pdt
 from .profile import label_text
 from .records import Record
 
-# Distribution shift is computed on at most this many values per side (seeded sample above it).
-SHIFT_SAMPLE = 100_000
+# Distribution shift is computed on at most this many values per side (seeded sample above it,
+# labelled `shift_sampled`): the KS statistic's sampling error is then about 0.01.
+SHIFT_SAMPLE = 20_000
 
 
 @dataclass(frozen=True)
@@ -450,7 +451,7 @@ def _sample(x: np.ndarray) -> tuple[np.ndarray, bool]:
     if len(x) <= SHIFT_SAMPLE:
         return x, False
     rng = np.random.default_rng(0)
-    return x[rng.choice(len(x), SHIFT_SAMPLE, replace=False)], True
+    return x[rng.integers(0, len(x), SHIFT_SAMPLE)], True
 
 
 def ks_statistic(x: np.ndarray, y: np.ndarray) -> float:

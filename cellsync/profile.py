@@ -8,6 +8,7 @@ with `note="not profiled: <reason>"`; nothing here raises for odd data.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -117,11 +118,21 @@ def column_kind(dtype) -> str:
     return "other"
 
 
-def profile_frame(df: pd.DataFrame, cfg: Settings | None = None) -> FrameProfile:
+def profile_frame(
+    df: pd.DataFrame, cfg: Settings | None = None, reuse: dict[int, ColumnProfile] | None = None
+) -> FrameProfile:
+    """Profile every column. `reuse` maps a column position to the profile of a column known
+    to hold exactly the same values (from the diff), which is then relabelled, not recomputed."""
     cfg = cfg or default_settings
+    reuse = reuse or {}
     n_rows, n_cols = df.shape
     limit = min(n_cols, cfg.max_profile_columns)
-    columns = tuple(_profile_column_safely(df.iloc[:, i], i, cfg) for i in range(limit))
+    columns = tuple(
+        dataclasses.replace(reuse[i], name=label_text(df.columns[i]), position=i)
+        if i in reuse
+        else _profile_column_safely(df.iloc[:, i], i, cfg)
+        for i in range(limit)
+    )
     note = None
     if n_cols > limit:
         note = (
@@ -179,7 +190,9 @@ def _profile_column(s: pd.Series, position: int, cfg: Settings) -> ColumnProfile
     out["memory_bytes"], out["memory_approx"] = _memory(s)
 
     if kind in ("numeric", "timedelta"):
-        values = _as_float(s)[notna]
+        values = _as_float(s)
+        if count < n:
+            values = values[notna]
         out.update(_numeric_stats(values, integer=pdt.is_integer_dtype(s.dtype), cfg=cfg))
         if kind == "numeric" and pdt.is_integer_dtype(s.dtype) and count:
             out["min"], out["max"] = int(s.min()), int(s.max())  # exact beyond 2**53
@@ -320,7 +333,9 @@ def hyperloglog(hashes: np.ndarray, p: int = 14) -> int:
     idx = (hashes >> np.uint64(64 - p)).astype(np.intp)
     # a guard bit keeps w non-zero, capping the rank at 64 - p + 1
     w = (hashes << np.uint64(p)) | np.uint64(1 << (p - 1))
-    rank = (64 - np.floor(np.log2(w.astype(np.float64)))).astype(np.intp)
+    # rank = leading zeros + 1, read off the float64 exponent (no log2 over a million values)
+    exponent = (w.astype(np.float64).view(np.int64) >> 52) - 1023
+    rank = (64 - exponent).astype(np.intp)
     # Scatter into an (m, 64) presence table and take the highest rank per register: several
     # times faster than np.maximum.at on a million hashes.
     seen = np.zeros((m, 64), dtype=bool)

@@ -32,7 +32,7 @@ from . import __version__
 from .config import Settings, settings as default_settings
 from .diff import diff_frames, new_frame_diff, row_hashes
 from .lineage import assigned_calls, assigned_sources, is_reshape, parent_of
-from .profile import profile_frame
+from .profile import FrameProfile, profile_frame
 from .redact import redact
 from .store import CellRun, Store, Version, now_iso
 from .versions import DataPlan, persist
@@ -158,6 +158,7 @@ class Worker:
         self._done = 0
         self._store: Store | None = None
         self._plans: dict[str, DataPlan] = {}  # version id -> how its data was persisted
+        self._profiles: dict[str, FrameProfile] = {}  # recent versions' profiles, for reuse
         self._redirect: dict[str, str] = {}  # version found unchanged -> the version it equals
         self._pending_session: tuple | None = None
         self.versions_written = 0
@@ -251,6 +252,17 @@ class Worker:
         store.write_cell(job.cell, versions)
         self.versions_written += len(versions)
 
+    def _reusable(self, parent_id, diff, match) -> dict:
+        """Column profiles that can be carried over from the parent: same rows (none removed,
+        added or reordered away) and the same values, per the diff."""
+        parent = self._profiles.get(parent_id) if parent_id else None
+        if parent is None or match is None or diff.rows_removed or diff.rows_added:
+            return {}
+        if diff.rows_before != diff.rows_after or match.method == "reshape":
+            return {}
+        by_position = {c.position: c for c in parent.columns}
+        return {new: by_position[old] for new, old in match.same_columns.items() if old in by_position}
+
     def _resolve(self, version_id: str | None) -> str | None:
         while version_id in self._redirect:
             version_id = self._redirect[version_id]
@@ -280,7 +292,7 @@ class Worker:
             diff, match = new_frame_diff(frame), None
         cached = by_object.get(ch.object_key)
         if cached is None:
-            profile = profile_frame(frame, cfg)
+            profile = profile_frame(frame, cfg, reuse=self._reusable(parent_id, diff, match))
             parent_plan = self._plans.get(parent_id) if parent_id else None
             plan = persist(
                 self._open().files,
@@ -297,6 +309,9 @@ class Worker:
         else:
             profile, plan = cached
         self._plans[ch.version_id] = plan
+        self._profiles[ch.version_id] = profile
+        while len(self._profiles) > 256:  # only recent versions are ever parents again
+            self._profiles.pop(next(iter(self._profiles)))
         return Version(
             id=ch.version_id,
             frame=ch.name,

@@ -238,3 +238,22 @@ def test_frames_present_before_loading_are_credited_to_the_loading_cell(store_di
     finally:
         ip.extension_manager.unload_extension("cellsync")
         ip.reset(new_session=True)
+
+
+def test_profiles_carried_over_from_the_parent_stay_exact(shell):
+    run(shell, "df = pd.DataFrame({'a': [1.0, 2.0, 3.0], 'b': [4.0, 5.0, None]})")
+    run(shell, "df['a'] = df['a'] * 2")
+    run(shell, "df = df.rename(columns={'b': 'B'})")
+    run(shell, "df = df[df.a > 2]")
+    store = recorded(shell)
+    mutated, renamed, filtered = store.versions(frame="df")[1:]
+    for version, frame in (
+        (mutated, pd.DataFrame({"a": [2.0, 4.0, 6.0], "b": [4.0, 5.0, None]})),
+        (renamed, pd.DataFrame({"a": [2.0, 4.0, 6.0], "B": [4.0, 5.0, None]})),
+        (filtered, pd.DataFrame({"a": [4.0, 6.0], "B": [5.0, None]})),
+    ):
+        cols = version.profile.columns
+        assert [(c.name, c.position) for c in cols] == [(n, i) for i, n in enumerate(frame.columns)]
+        for c in cols:
+            s = frame[c.name]
+            assert (c.count, c.missing, c.mean) == (s.count(), s.isna().sum(), pytest.approx(s.mean()))
