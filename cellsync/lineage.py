@@ -8,28 +8,7 @@ top level count (including inside if/for/with/try), not function or class bodies
 from __future__ import annotations
 
 import ast
-
-
-def assigned_sources(code: str) -> dict[str, list[str]]:
-    """Map each name bound at top level to the names read on the right-hand side, in order."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return {}
-    out: dict[str, list[str]] = {}
-    for node in _top_level(tree.body):
-        targets, value = _assignment(node)
-        if value is None:
-            continue
-        reads = _names_read(value)
-        for target in targets:
-            for name in _bound_names(target):
-                # later assignments to the same name in one cell extend what it came from
-                merged = out.setdefault(name, [])
-                for r in reads:
-                    if r not in merged:
-                        merged.append(r)
-    return out
+from dataclasses import dataclass, field
 
 
 # Methods whose result rows are aggregates or reshaped values, not rows of the input: a diff
@@ -38,37 +17,58 @@ RESHAPING = frozenset(
     {
         "groupby", "agg", "aggregate", "pivot", "pivot_table", "melt", "stack", "unstack",
         "crosstab", "describe", "value_counts", "resample", "rolling", "expanding", "ewm",
-        "transpose", "corr", "cov", "wide_to_long", "get_dummies_by", "nlargest_by",
+        "transpose", "corr", "cov", "wide_to_long",
     }
 )
 
 
-def assigned_calls(code: str) -> dict[str, list[str]]:
-    """Map each name bound at top level to the functions and methods its value called."""
+@dataclass(frozen=True)
+class CellLineage:
+    """Per name bound at top level: the names its right-hand side read (in source order)
+    and the functions and methods it called."""
+
+    sources: dict[str, list[str]] = field(default_factory=dict)
+    calls: dict[str, list[str]] = field(default_factory=dict)
+
+    def is_reshape(self, name: str) -> bool:
+        return any(c in RESHAPING for c in self.calls.get(name, ()))
+
+
+def analyse(code: str) -> CellLineage:
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
-        return {}
-    out: dict[str, list[str]] = {}
+        return CellLineage()
+    sources: dict[str, list[str]] = {}
+    calls: dict[str, list[str]] = {}
     for node in _top_level(tree.body):
         targets, value = _assignment(node)
         if value is None:
             continue
-        calls = []
-        for sub in ast.walk(value):
-            if isinstance(sub, ast.Call):
-                fn = sub.func
-                calls.append(fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", ""))
-            elif isinstance(sub, ast.Attribute) and sub.attr == "T":
-                calls.append("transpose")
+        reads, called = _names_read(value), _calls(value)
         for target in targets:
             for name in _bound_names(target):
-                out.setdefault(name, []).extend(calls)
+                # later assignments to the same name in one cell extend what it came from
+                merged = sources.setdefault(name, [])
+                merged.extend(r for r in reads if r not in merged)
+                calls.setdefault(name, []).extend(called)
+    return CellLineage(sources, calls)
+
+
+def assigned_sources(code: str) -> dict[str, list[str]]:
+    """Map each name bound at top level to the names read on the right-hand side, in order."""
+    return analyse(code).sources
+
+
+def _calls(value) -> list[str]:
+    out = []
+    for sub in ast.walk(value):
+        if isinstance(sub, ast.Call):
+            fn = sub.func
+            out.append(fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", ""))
+        elif isinstance(sub, ast.Attribute) and sub.attr == "T":
+            out.append("transpose")
     return out
-
-
-def is_reshape(name: str, calls: dict[str, list[str]]) -> bool:
-    return any(c in RESHAPING for c in calls.get(name, ()))
 
 
 def _top_level(body):

@@ -31,7 +31,7 @@ import pandas as pd
 from . import __version__
 from .config import Settings, settings as default_settings
 from .diff import diff_frames, new_frame_diff, row_hashes
-from .lineage import assigned_calls, assigned_sources, is_reshape, parent_of
+from .lineage import CellLineage, analyse, parent_of
 from .profile import FrameProfile, profile_frame
 from .redact import redact
 from .store import CellRun, Store, Version, now_iso
@@ -364,7 +364,7 @@ class Tracker:
         self._prev_versions: dict[str, str] = {}
         self._pre: tuple | None = None
         self._next_cell_id: str | None = None
-        self._calls: dict[str, list[str]] = {}
+        self._lineage = CellLineage()
         self.worker = self._start_worker()
 
     def _start_worker(self) -> Worker:
@@ -515,8 +515,7 @@ class Tracker:
         # what each name meant before this cell: the parent of `df = df.dropna()`
         self._prev_states = {n: self._objects.get(k) for n, k in self._names.items()}
         self._prev_versions = dict(self._versions)
-        sources = assigned_sources(code) if code else {}
-        self._calls = assigned_calls(code) if code else {}
+        self._lineage = analyse(code) if code else CellLineage()
         changes: list[FrameChange] = []
         fresh = []
         # objects we already follow first, so a frame derived from a frame that was also
@@ -530,7 +529,7 @@ class Tracker:
             else:
                 changes.extend(self._known_object(key, obj, state, sorted(names)))
         for key in fresh:
-            changes.extend(self._new_object(key, values[key], sorted(bound[key]), sources))
+            changes.extend(self._new_object(key, values[key], sorted(bound[key]), self._lineage.sources))
 
         still_bound = {n for names in bound.values() for n in names}
         for name in [n for n in self._names if n not in still_bound]:
@@ -659,7 +658,7 @@ class Tracker:
             parent_version=parent_version,
             parent_name=parent_name,
             parent_frame=parent_frame,
-            reshape=kind in ("new", "rebound") and is_reshape(name, self._calls),
+            reshape=kind in ("new", "rebound") and self._lineage.is_reshape(name),
         )
         self._names[name] = id(state.ref()) if state.ref() is not None else -1
         self._versions[name] = ch.version_id
