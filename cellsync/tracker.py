@@ -11,6 +11,7 @@ only. Profiling, diffing and persisting happen in `Worker`, off the user's path.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import platform
@@ -34,7 +35,7 @@ from .diff import diff_frames, new_frame_diff, row_hashes
 from .lineage import CellLineage, analyse, parent_of
 from .profile import FrameProfile, profile_frame
 from .redact import redact
-from .store import CellRun, Store, Version, now_iso
+from .store import CellRun, Store, Version
 from .versions import DataPlan, persist
 
 log = logging.getLogger("cellsync")
@@ -75,10 +76,12 @@ def fingerprint(obj: pd.DataFrame | pd.Series) -> tuple:
 
 
 def _content_hash(obj) -> bytes:
+    """Content of values and labels: the fallback where array identity tells nothing."""
     frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
-    import hashlib
-
-    return hashlib.blake2b(row_hashes(frame).tobytes() + pd.util.hash_pandas_object(frame.index).to_numpy().tobytes(), digest_size=16).digest()
+    h = hashlib.blake2b(digest_size=16)
+    h.update(row_hashes(frame).tobytes())
+    h.update(pd.util.hash_pandas_object(frame.index).to_numpy().tobytes())
+    return h.digest()
 
 
 @dataclass

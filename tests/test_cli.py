@@ -1,7 +1,6 @@
 """The command line: one clear line and a non-zero exit for every bad input."""
 
 import re
-import sqlite3
 from pathlib import Path
 
 import nbformat

@@ -97,6 +97,7 @@ def test_every_recorded_number_matches_pandas(replayed, states):
     cells = st.timeline()
     checked = 0
     for recorded, (cell, before_ns, after_ns, error) in zip(cells, states):
+        assert (recorded["status"] == "error") == (error is not None), cell.source
         changed_names = {
             k for k in after_ns
             if k not in before_ns or not after_ns[k].equals(before_ns[k])

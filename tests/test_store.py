@@ -1,6 +1,5 @@
 """The store on a real SQLite file: schema, read-only opens, errors, and version data."""
 
-import os
 import sqlite3
 
 import numpy as np
