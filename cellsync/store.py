@@ -31,6 +31,7 @@ from .errors import (
 )
 from .profile import FrameProfile
 from .records import Record
+from .cache import BoundedDict
 from .versions import ColumnFiles, DataPlan, rebuild
 
 DB_NAME = "cellsync.db"
@@ -150,7 +151,7 @@ class Store:
             self._open_read_only()
         else:
             self._open_writable()
-        self._plans: dict[str, DataPlan] = {}
+        self._plans: BoundedDict = BoundedDict(1024)
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -355,12 +356,13 @@ class Store:
         )
 
     def _plan(self, version_id: str) -> DataPlan:
-        if version_id not in self._plans:
+        plan = self._plans.get(version_id)
+        if plan is None:
             rows = list(self.db.query("select data from versions where id = ?", [version_id]))
             if not rows or not rows[0]["data"]:
                 raise VersionDataUnavailable(f"version {version_id} has no persisted data")
-            self._plans[version_id] = DataPlan.from_json(rows[0]["data"])
-        return self._plans[version_id]
+            plan = self._plans[version_id] = DataPlan.from_json(rows[0]["data"])
+        return plan
 
     def load_frame(self, version_id: str) -> pd.DataFrame:
         """Rebuild a version's data from the store alone (no kernel needed)."""

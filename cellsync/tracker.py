@@ -36,6 +36,7 @@ from .lineage import CellLineage, analyse, parent_of
 from .profile import FrameProfile, profile_frame
 from .redact import redact
 from .store import CellRun, Store, Version
+from .cache import BoundedDict
 from .versions import DataPlan, persist
 
 log = logging.getLogger("cellsync")
@@ -160,8 +161,10 @@ class Worker:
         self._submitted = 0
         self._done = 0
         self._store: Store | None = None
-        self._plans: dict[str, DataPlan] = {}  # version id -> how its data was persisted
-        self._profiles: dict[str, FrameProfile] = {}  # recent versions' profiles, for reuse
+        # recent versions' data plans and profiles: a parent is nearly always recent; an older
+        # one's plan is read back from the store, and its profile is simply recomputed
+        self._plans: BoundedDict = BoundedDict(256)
+        self._profiles: BoundedDict = BoundedDict(64)
         self._redirect: dict[str, str] = {}  # version found unchanged -> the version it equals
         self._pending_session: tuple | None = None
         self.versions_written = 0
@@ -266,6 +269,17 @@ class Worker:
         by_position = {c.position: c for c in parent.columns}
         return {new: by_position[old] for new, old in match.same_columns.items() if old in by_position}
 
+    def _parent_plan(self, parent_id: str | None) -> DataPlan | None:
+        if parent_id is None:
+            return None
+        plan = self._plans.get(parent_id)
+        if plan is None:
+            try:
+                plan = self._open()._plan(parent_id)
+            except Exception:  # not persisted: this version is then written whole
+                return None
+        return plan
+
     def _resolve(self, version_id: str | None) -> str | None:
         while version_id in self._redirect:
             version_id = self._redirect[version_id]
@@ -296,7 +310,7 @@ class Worker:
         cached = by_object.get(ch.object_key)
         if cached is None:
             profile = profile_frame(frame, cfg, reuse=self._reusable(parent_id, diff, match))
-            parent_plan = self._plans.get(parent_id) if parent_id else None
+            parent_plan = self._parent_plan(parent_id)
             plan = persist(
                 self._open().files,
                 frame,
@@ -313,8 +327,6 @@ class Worker:
             profile, plan = cached
         self._plans[ch.version_id] = plan
         self._profiles[ch.version_id] = profile
-        while len(self._profiles) > 256:  # only recent versions are ever parents again
-            self._profiles.pop(next(iter(self._profiles)))
         return Version(
             id=ch.version_id,
             frame=ch.name,

@@ -257,3 +257,17 @@ def test_profiles_carried_over_from_the_parent_stay_exact(shell):
         for c in cols:
             s = frame[c.name]
             assert (c.count, c.missing, c.mean) == (s.count(), s.isna().sum(), pytest.approx(s.mean()))
+
+
+def test_a_parent_the_worker_forgot_is_still_a_delta_base(shell):
+    from cellsync.cache import BoundedDict
+    from cellsync.extension import current_tracker
+
+    current_tracker().worker._plans = BoundedDict(1)  # remembers only the latest version
+    run(shell, "keep = pd.DataFrame({'a': range(1000)})")
+    run(shell, "other = pd.DataFrame({'b': range(10)})")
+    run(shell, "keep = keep[keep.a % 2 == 0]")
+    store = recorded(shell)
+    latest = store.versions(frame="keep")[-1]
+    assert latest.data.kind == "delta"
+    pd.testing.assert_frame_equal(store.load_frame(latest.id), shell.user_ns["keep"])

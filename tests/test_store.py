@@ -222,3 +222,13 @@ def test_two_writers_do_not_lose_cells(store_dir):
     for t in threads:
         t.join()
     assert len(open_store(store_dir).cells()) == 100
+
+
+def test_bounded_dict_forgets_the_least_recently_used():
+    from cellsync.cache import BoundedDict
+
+    d = BoundedDict(2)
+    d["a"], d["b"] = 1, 2
+    d.get("a")
+    d["c"] = 3
+    assert list(d) == ["a", "c"]  # "b" was the least recently used
