@@ -7,6 +7,8 @@ From anywhere: `cellsync.open_store(path)` reads what was recorded.
 
 __version__ = "0.1.0"
 
+import pandas as pd  # noqa: E402
+
 from .config import settings  # noqa: E402
 from .errors import CellsyncError  # noqa: E402
 from .extension import load_ipython_extension, unload_ipython_extension  # noqa: E402
@@ -44,6 +46,74 @@ def flush(timeout: float | None = None) -> bool:
     return True if tracker is None else tracker.flush(timeout)
 
 
+def _tracker_or_none():
+    from .extension import current_tracker
+
+    return current_tracker()
+
+
+def _report(exc: Exception):
+    """In a notebook, bad input to an explicit call is one line, not a traceback."""
+    import sys
+
+    from IPython import get_ipython
+
+    if get_ipython() is None:
+        raise exc
+    print(f"cellsync: {exc}", file=sys.stderr)
+    return None
+
+
+def segment(name: str, text: str, frame: str | None = None):
+    """Define a segment experts care about, e.g. `cellsync.segment("elderly", "age >= 80")`.
+
+    `frame=None` applies it to every frame that has its columns. It is stored, and its impact
+    is computed for every later cell that changes such a frame (and for earlier versions in
+    the SnapGrid). Returns the Segment, or None after printing why the text was refused."""
+    from .segments import Segment, SegmentError
+
+    try:
+        seg = Segment.from_text(text, name=name, source="user", frame=frame)
+        tracker = _tracker_or_none()
+        if tracker is not None:
+            frames = tracker.current_frames()
+            if frame is not None and frame in frames:
+                seg.check(frames[frame])
+            elif frame is None and frames and not any(seg.fits(f) for f in frames.values()):
+                # say why, against the frame that has the most of the segment's columns
+                best = max(frames.values(), key=lambda f: len(set(seg.columns) & {str(c) for c in f.columns}))
+                seg.check(best)
+            tracker.add_segment(seg)
+        return seg
+    except SegmentError as exc:
+        return _report(exc)
+
+
+def log_metrics(values: dict | None = None, **named) -> None:
+    """Record metrics for the current cell: `cellsync.log_metrics(val_auc=0.91, loss=0.3)`."""
+    tracker = _tracker_or_none()
+    try:
+        if tracker is None:
+            raise CellsyncError("cellsync is not tracking: run %load_ext cellsync first")
+        tracker.log_metrics({**(values or {}), **named})
+    except CellsyncError as exc:
+        return _report(exc)
+
+
+def log_predictions(y_true, y_pred, data=None, proba=None, name: str = "model") -> None:
+    """Score predictions overall and for every segment of `data` (scored off the user's path):
+    accuracy/precision/recall/F1 (+ ROC AUC with `proba`) for labels, MAE/RMSE/R² for numbers."""
+    from .metrics import prepare_predictions
+
+    tracker = _tracker_or_none()
+    try:
+        if tracker is None:
+            raise CellsyncError("cellsync is not tracking: run %load_ext cellsync first")
+        tracker.log_predictions(prepare_predictions(y_true, y_pred, data=data, proba=proba, name=name), data)
+    except CellsyncError as exc:
+        return _report(exc)
+
+
 def status() -> dict:
     """What `%cellsync status` shows, as a dict."""
     from .extension import current_tracker
@@ -58,6 +128,9 @@ __all__ = [
     "CellsyncError",
     "flush",
     "load_ipython_extension",
+    "log_metrics",
+    "log_predictions",
+    "segment",
     "open_store",
     "settings",
     "status",

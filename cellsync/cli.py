@@ -71,6 +71,15 @@ def show(store, as_json):
         click.echo(f"[{count}] {first[0][:70] if first else ''}  ({status}, {c['duration_s'] * 1000:.0f} ms)")
         for f in c["frames"]:
             click.echo("    " + describe_frame(f))
+        for imp in c.get("segments", []):
+            if imp["flagged"]:
+                click.echo("    " + describe_impact(imp))
+        metrics = c.get("metrics", [])
+        for m in metrics:
+            if m["segment"] is None:
+                click.echo("    " + describe_metric(m))
+        for line in describe_segment_metrics(metrics):
+            click.echo("    " + line)
 
 
 def describe_frame(f: dict) -> str:
@@ -104,6 +113,82 @@ def describe_frame(f: dict) -> str:
     if f.get("note"):
         parts.append(f["note"])
     return f"{name} ({f['change']}): " + "; ".join(parts)
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def describe_impact(imp: dict) -> str:
+    return (
+        f"FLAG {imp['frame']} [{imp['name']}]: {imp['rows_removed']:,} of {imp['rows_before']:,} removed "
+        f"({_pct(imp['removal_rate'])}, against {_pct(imp['overall_removal_rate'])} overall)"
+    )
+
+
+def describe_metric(m: dict) -> str:
+    where = f" [{m['segment']}]" if m["segment"] else ""
+    model = f"{m['model']} " if m["model"] else ""
+    value = "NaN" if m["value"] is None else f"{m['value']:.4g}"
+    change = ""
+    if m["previous"] is not None and m["value"] is not None:
+        change = f" ({m['value'] - m['previous']:+.4g})"
+    n = f" on {m['n']:,} rows" if m.get("n") is not None and m["segment"] else ""
+    note = f" - {m['note']}" if m.get("note") else ""
+    return f"metric {model}{m['name']}{where} = {value}{change}{n}{note}"
+
+
+def describe_segment_metrics(metrics: list[dict]) -> list[str]:
+    """Per-segment scores, summarised: the first metric's weakest and strongest segments."""
+    by_model: dict[str, list[dict]] = {}
+    for m in metrics:
+        if m["segment"] is not None and m["value"] is not None and m["name"] != "rows":
+            by_model.setdefault(m["model"] or "", []).append(m)
+    lines = []
+    for model, ms in by_model.items():
+        first = ms[0]["name"]
+        scores = sorted((m for m in ms if m["name"] == first), key=lambda m: m["value"])
+        low, high = scores[0], scores[-1]
+        lines.append(
+            f"{model} {first} by segment ({len(scores)} segments): lowest {low['value']:.4g} "
+            f"[{low['segment']}, {low['n']:,} rows], highest {high['value']:.4g} [{high['segment']}]"
+        )
+    return lines
+
+
+@main.command()
+@click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
+@click.option("--frame", required=True, help="The frame (variable name) to follow.")
+@click.option("--segment", "segment", required=True, help='The segment, e.g. "age >= 80".')
+@click.option("--column", "columns", multiple=True, help="Also show this column's distribution inside the segment (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the grid as JSON.")
+def snapgrid(store, frame, segment, columns, as_json):
+    """One segment across every stored version of a frame (SnapGrid), from the store alone."""
+    with _open(store) as st:
+        try:
+            grid = st.snapgrid(frame, segment, columns)
+        except CellsyncError as exc:
+            raise _fail(exc) from None
+    if as_json:
+        click.echo(grid.to_json(indent=2))
+        return
+    click.echo(f"{grid.frame} / {grid.segment}")
+    for c in grid.cells:
+        count = "" if c.execution_count is None else f"[{c.execution_count}] "
+        if c.segment_rows is None:
+            body = c.status + (f" ({c.note})" if c.note else "")
+        else:
+            body = f"{c.segment_rows:,} of {c.frame_rows:,} rows ({_pct(c.share)})"
+            if c.status != "exact":
+                body += f", {c.status}"
+        flag = "  FLAG" if c.flagged else ""
+        click.echo(f"{count}{c.code[:50]:<50}  {body}{flag}")
+        for col, prof in (c.distributions or {}).items():
+            if prof.mean is not None and prof.kind == "numeric":
+                click.echo(f"      {col}: mean {prof.mean:.4g}, median {prof.quantiles['0.5']:.4g}, missing {prof.missing:,}")
+            elif prof.top_values:
+                tops = ", ".join(f"{v.value} {v.count:,}" for v in prof.top_values[:5])
+                click.echo(f"      {col}: {tops}")
 
 
 @main.command()

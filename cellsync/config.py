@@ -51,6 +51,24 @@ class Settings(param.Parameterized):
         "chain of deltas reaches this length, so rebuilding stays fast.",
     )
     track_series = param.Boolean(default=True, doc="Track named Series as well as DataFrames.")
+    capture_metrics = param.Boolean(
+        default=True, doc="Capture metric-like variables and fitted estimators after each cell."
+    )
+    max_suggested_segments = param.Integer(
+        default=40, bounds=(0, 1000), doc="At most this many segments are suggested per frame."
+    )
+    segment_max_values = param.Integer(
+        default=12, bounds=(1, 100),
+        doc="A column with at most this many distinct values gets one suggested segment per value.",
+    )
+    flag_ratio = param.Number(
+        default=2.0, bounds=(1, None),
+        doc="Flag a cell when a segment loses rows at this many times the overall rate...",
+    )
+    flag_min_points = param.Number(
+        default=0.05, bounds=(0, 1),
+        doc="...and at least this much more (0.05 = 5 percentage points) than overall.",
+    )
     flush_on_exit_timeout = param.Number(
         default=30.0, bounds=(0, None), doc="Seconds to wait for queued work at kernel exit."
     )

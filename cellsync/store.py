@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import quote
 
 import numpy as np
@@ -33,6 +34,10 @@ from .profile import FrameProfile
 from .records import Record
 from .cache import BoundedDict
 from .versions import ColumnFiles, DataPlan, rebuild
+
+if TYPE_CHECKING:
+    from .metrics import MetricValue, ModelInfo
+    from .segments import Segment, SegmentImpact
 
 DB_NAME = "cellsync.db"
 DATA_DIR = "data"
@@ -98,6 +103,71 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["problems"].create(
         {"kind": str, "message": str, "count": int, "first_seen": str, "last_seen": str},
         pk="kind",
+    )
+
+
+@migrations()
+def m002_segments_and_metrics(db: sqlite_utils.Database) -> None:
+    db["segments"].create(
+        {
+            "id": int,
+            "frame": str,  # "" for a segment that applies to any frame with its columns
+            "name": str,
+            "text": str,
+            "spec": str,
+            "source": str,
+            "session_id": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db["segments"].create_index(["frame", "text"], unique=True)
+    db["impacts"].create(
+        {
+            "id": int,
+            "version_id": str,
+            "cell": int,
+            "frame": str,
+            "segment": str,
+            "name": str,
+            "rows_before": int,
+            "rows_after": int,
+            "rows_removed": int,
+            "rows_added": int,
+            "rows_left": int,
+            "rows_entered": int,
+            "removal_rate": float,
+            "overall_removal_rate": float,
+            "values_changed": str,
+            "flagged": int,
+            "note": str,
+        },
+        pk="id",
+        foreign_keys=[("cell", "cells", "id")],
+    )
+    db["impacts"].create_index(["cell"])
+    db["impacts"].create_index(["frame", "segment"])
+    db["metrics"].create(
+        {
+            "id": int,
+            "cell": int,
+            "name": str,
+            "value": float,
+            "previous": float,
+            "segment": str,
+            "model": str,
+            "source": str,
+            "n": int,
+            "note": str,
+        },
+        pk="id",
+        foreign_keys=[("cell", "cells", "id")],
+    )
+    db["metrics"].create_index(["cell"])
+    db["models"].create(
+        {"id": int, "cell": int, "name": str, "cls": str, "params": str, "n_features": int, "fitted": int},
+        pk="id",
+        foreign_keys=[("cell", "cells", "id")],
     )
 
 
@@ -259,10 +329,21 @@ class Store:
                 replace=True,
             )
 
-    def write_cell(self, cell: CellRun, versions: Iterable[Version]) -> int:
-        """One transaction: the cell run and every version it produced."""
+    def write_cell(
+        self,
+        cell: CellRun,
+        versions: Iterable[Version],
+        impacts: Iterable[tuple[str, str, "SegmentImpact"]] = (),
+        metrics: Iterable["MetricValue"] = (),
+        models: Iterable["ModelInfo"] = (),
+        segments: Iterable["Segment"] = (),
+    ) -> int:
+        """One transaction: the cell run, every version it produced, the segment impacts
+        (version id, frame, impact), captured metrics and models, and new segments."""
         self._writable()
         with self._writing():
+            for seg in segments:
+                self._insert_segment(seg, cell.session_id)
             row = cell.to_dict()
             row.pop("id")
             cell_pk = self.db["cells"].insert(row).last_pk
@@ -287,7 +368,42 @@ class Store:
                 )
             if rows:
                 self.db["versions"].insert_all(rows)
+            impact_rows = []
+            for version_id, frame, imp in impacts:
+                row = imp.to_dict()
+                row.update(
+                    version_id=version_id, cell=cell_pk, frame=frame,
+                    values_changed=json.dumps(row["values_changed"] or {}),
+                    flagged=int(imp.flagged),
+                )
+                impact_rows.append(row)
+            if impact_rows:
+                self.db["impacts"].insert_all(impact_rows)
+            metric_rows = [{**m.to_dict(), "cell": cell_pk} for m in metrics]
+            if metric_rows:
+                self.db["metrics"].insert_all(metric_rows)
+            model_rows = [
+                {**m.to_dict(), "params": json.dumps(m.params), "fitted": int(m.fitted), "cell": cell_pk}
+                for m in models
+            ]
+            if model_rows:
+                self.db["models"].insert_all(model_rows)
         return int(cell_pk)
+
+    def _insert_segment(self, seg: "Segment", session_id: str | None) -> None:
+        self.db.execute(
+            "INSERT INTO segments (frame, name, text, spec, source, session_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(frame, text) DO UPDATE SET "
+            "name = CASE WHEN excluded.source = 'suggested' THEN segments.name ELSE excluded.name END, "
+            "source = CASE WHEN excluded.source = 'suggested' THEN segments.source ELSE excluded.source END",
+            [seg.frame or "", seg.name, seg.text, json.dumps(seg.spec), seg.source, session_id, now_iso()],
+        )
+
+    def add_segment(self, seg: "Segment", session_id: str | None = None) -> None:
+        """Store a segment (from the notebook or the dashboard); the same text twice is one."""
+        self._writable()
+        with self._writing():
+            self._insert_segment(seg, session_id)
 
     def record_problem(self, kind: str, message: str) -> None:
         self._writable()
@@ -332,6 +448,47 @@ class Store:
     def frames(self) -> list[str]:
         return [r["frame"] for r in self.db.query("select distinct frame from versions order by frame")]
 
+    def segments(self, frame: str | None = None) -> list["Segment"]:
+        """Segments for a frame (its own and those for any frame), or all when frame is None."""
+        from .segments import Segment
+
+        if "segments" not in self.db.table_names():
+            return []
+        if frame is None:
+            rows = self.db["segments"].rows_where(order_by="id")
+        else:
+            rows = self.db["segments"].rows_where("frame in (?, '')", [frame], order_by="id")
+        return [
+            Segment(name=r["name"], text=r["text"], spec=json.loads(r["spec"]), source=r["source"], frame=r["frame"] or None)
+            for r in rows
+        ]
+
+    def impacts(self, cell: int | None = None, frame: str | None = None, segment: str | None = None) -> list[dict]:
+        clauses, args = [], []
+        for col, val in (("cell", cell), ("frame", frame), ("segment", segment)):
+            if val is not None:
+                clauses.append(f"{col} = ?")
+                args.append(val)
+        rows = self.db["impacts"].rows_where(" and ".join(clauses) or None, args, order_by="id")
+        out = []
+        for r in rows:
+            r["values_changed"] = json.loads(r["values_changed"] or "{}")
+            r["flagged"] = bool(r["flagged"])
+            out.append(r)
+        return out
+
+    def metrics(self, cell: int | None = None, name: str | None = None) -> list[dict]:
+        clauses, args = [], []
+        for col, val in (("cell", cell), ("name", name)):
+            if val is not None:
+                clauses.append(f"{col} = ?")
+                args.append(val)
+        return list(self.db["metrics"].rows_where(" and ".join(clauses) or None, args, order_by="id"))
+
+    def models(self, cell: int | None = None) -> list[dict]:
+        rows = self.db["models"].rows_where("cell = ?" if cell is not None else None, [cell] if cell is not None else [], order_by="id")
+        return [{**r, "params": json.loads(r["params"] or "{}"), "fitted": bool(r["fitted"])} for r in rows]
+
     def problems(self) -> list[dict]:
         return list(self.db["problems"].rows_where(order_by="kind"))
 
@@ -368,6 +525,16 @@ class Store:
         """Rebuild a version's data from the store alone (no kernel needed)."""
         return rebuild(self.files, self._plan(version_id), self._plan)
 
+    def load_columns(self, version_id: str, positions: list[int], cache: dict | None = None) -> pd.DataFrame:
+        """Only some columns of a version (by position): reads no other column file."""
+        return rebuild(self.files, self._plan(version_id), self._plan, positions, cache)
+
+    def snapgrid(self, frame: str, segment, columns=()):
+        """One segment across every stored version of a frame (see cellsync.snapgrid)."""
+        from .snapgrid import snapgrid
+
+        return snapgrid(self, frame, segment, columns)
+
     def removed_rows(self, version_id: str) -> pd.DataFrame:
         """The parent's rows that this version no longer has."""
         v = self.version(version_id)
@@ -389,6 +556,18 @@ class Store:
         by_cell: dict[int, list[Version]] = {}
         for v in self.versions():
             by_cell.setdefault(v.cell, []).append(v)
+        impacts_by_cell: dict[int, list[dict]] = {}
+        for imp in self.impacts():
+            impacts_by_cell.setdefault(imp["cell"], []).append(
+                {k: imp[k] for k in ("frame", "segment", "name", "rows_before", "rows_after", "rows_removed",
+                                     "rows_added", "rows_left", "rows_entered", "removal_rate",
+                                     "overall_removal_rate", "values_changed", "flagged", "note")}
+            )
+        metrics_by_cell: dict[int, list[dict]] = {}
+        for m in self.metrics():
+            metrics_by_cell.setdefault(m["cell"], []).append(
+                {k: m[k] for k in ("name", "value", "previous", "segment", "model", "source", "n", "note")}
+            )
         out = []
         for c in self.cells():
             entry = {
@@ -407,6 +586,8 @@ class Store:
                     else None
                 ),
                 "frames": [frame_summary(v) for v in by_cell.get(c.id, [])],
+                "segments": impacts_by_cell.get(c.id, []),
+                "metrics": metrics_by_cell.get(c.id, []),
             }
             out.append(entry)
         return out

@@ -11,8 +11,10 @@ only. Profiling, diffing and persisting happen in `Worker`, off the user's path.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import math
 import os
 import platform
 import queue
@@ -32,8 +34,11 @@ import pandas as pd
 from . import __version__
 from .config import Settings, settings as default_settings
 from .diff import diff_frames, new_frame_diff, row_hashes
+from .errors import CellsyncError
 from .lineage import CellLineage, analyse, parent_of
+from .metrics import MetricValue, captured_values, estimator_signature, finite, is_estimator, model_info, same_value, score
 from .profile import FrameProfile, profile_frame
+from .segments import impacts as segment_impacts, suggest
 from .redact import redact
 from .store import CellRun, Store, Version
 from .cache import BoundedDict
@@ -121,6 +126,11 @@ class FrameChange:
 class CellJob:
     cell: CellRun
     changes: list[FrameChange]
+    captured: list[tuple[str, float, str]] = field(default_factory=list)  # metric-like values
+    models: list = field(default_factory=list)  # ModelInfo of estimators new or refitted
+    logged: list = field(default_factory=list)  # MetricValue from log_metrics
+    predictions: list = field(default_factory=list)  # (Predictions, data frame name or None)
+    segments: list = field(default_factory=list)  # Segment from cellsync.segment()
 
 
 def _as_frame(obj, name: str) -> pd.DataFrame:
@@ -166,6 +176,9 @@ class Worker:
         self._plans: BoundedDict = BoundedDict(256)
         self._profiles: BoundedDict = BoundedDict(64)
         self._redirect: dict[str, str] = {}  # version found unchanged -> the version it equals
+        self._segments: dict[str, list] | None = None  # frame name ("" any) -> segments
+        self._last_metric: dict[tuple, float | None] = {}
+        self._columns_seen: dict[str, set[str]] = {}  # frame name -> columns of its latest version
         self._pending_session: tuple | None = None
         self.versions_written = 0
         self.bytes_written = 0
@@ -235,14 +248,19 @@ class Worker:
 
     def _process(self, job: CellJob) -> None:
         store = self._open()
+        self._load_segments(store)
+        new_segments = list(job.segments)
+        for seg in job.segments:
+            self._register(seg)
         versions: list[Version] = []
+        impacts: list[tuple[str, str, Any]] = []
         by_object: dict[int, tuple] = {}  # profile/plan computed once per object version
         for ch in job.changes:
             try:
-                v = self._version(ch, by_object)
+                done = self._version(ch, by_object)
             except Exception as exc:
                 self.on_problem(f"version.{type(exc).__name__}", exc)
-                v = Version(
+                done = (Version(
                     id=ch.version_id,
                     frame=ch.name,
                     session_id=job.cell.session_id,
@@ -252,11 +270,132 @@ class Worker:
                     parent_id=self._resolve(ch.parent_version),
                     parent_frame=ch.parent_name,
                     note=f"not profiled: {type(exc).__name__}: {exc}"[:300],
-                )
-            if v is not None:
-                versions.append(v)
-        store.write_cell(job.cell, versions)
+                ), None)
+            if done is None:
+                continue
+            version, match = done
+            versions.append(version)
+            if ch.frame is None:
+                continue
+            try:
+                if version.profile is not None:
+                    self._columns_seen[ch.name] = {c.name for c in version.profile.columns}
+                new_segments.extend(self._suggest(ch.name, ch.frame, version.profile, ch.parent_name))
+                impacts.extend((version.id, ch.name, imp) for imp in self._impacts(ch, version, match))
+            except Exception as exc:
+                self.on_problem(f"segments.{type(exc).__name__}", exc)
+        metrics = self._metrics(job)
+        store.write_cell(job.cell, versions, impacts=impacts, metrics=metrics, models=job.models, segments=new_segments)
         self.versions_written += len(versions)
+
+    # --- segments ---------------------------------------------------------------------------
+
+    def _load_segments(self, store: Store) -> None:
+        if self._segments is None:
+            self._segments = {}
+            for seg in store.segments():
+                self._register(seg)
+
+    def _register(self, seg) -> None:
+        bucket = self._segments.setdefault(seg.frame or "", [])
+        if all(s.text != seg.text for s in bucket):
+            bucket.append(seg)
+
+    def segments_for(self, *names: str | None) -> list:
+        """Segments of these frames, and those for any frame, without repeats."""
+        seen, out = set(), []
+        for key in ("", *[n for n in names if n]):
+            for seg in self._segments.get(key, []):
+                if seg.text not in seen:
+                    seen.add(seg.text)
+                    out.append(seg)
+        return out
+
+    def _suggest(self, name: str, frame: pd.DataFrame, profile, parent: str | None) -> list:
+        """Suggestions are made once per frame name, from its first profiled version, so that
+        quartile thresholds stay fixed while the frame changes. A frame derived from another
+        inherits the parent's suggestions (same thresholds, so the two can be compared) and
+        gets new ones only for columns the parent did not have."""
+        if profile is None or any(s.source == "suggested" for s in self._segments.get(name, [])):
+            return []
+        inherited = []
+        parent_columns: set[str] = set()
+        if parent and parent != name:
+            for seg in self._segments.get(parent, []):
+                if seg.source == "suggested" and seg.fits(frame):
+                    inherited.append(dataclasses.replace(seg, frame=name))
+            parent_profile_cols = self._columns_seen.get(parent, set())
+            parent_columns = parent_profile_cols
+        own = suggest(frame, profile, limit=self.cfg.max_suggested_segments,
+                      max_values=self.cfg.segment_max_values, frame_name=name,
+                      skip_columns=parent_columns)
+        made = (inherited + own)[: self.cfg.max_suggested_segments]
+        for seg in made:
+            self._register(seg)
+        return made
+
+    def _impacts(self, ch: FrameChange, version: Version, match) -> list:
+        if ch.parent_frame is None or match is None or version.diff is None:
+            return []
+        segs = self.segments_for(ch.name, ch.parent_name)
+        if not segs:
+            return []
+        new = ch.diff_frame if ch.diff_frame is not None else ch.frame
+        return segment_impacts(
+            segs, ch.parent_frame, new, version.diff, match,
+            flag_ratio=self.cfg.flag_ratio, flag_min_points=self.cfg.flag_min_points,
+        )
+
+    # --- metrics ----------------------------------------------------------------------------
+
+    def _metrics(self, job: CellJob) -> list:
+        out = []
+
+        def record(name, value, source, segment=None, model=None, n=None, always=False):
+            key = (name, segment, model)
+            previous = self._last_metric.get(key)
+            if not always and key in self._last_metric and same_value(previous, value):
+                return
+            self._last_metric[key] = value
+            out.append(MetricValue(
+                name=name, value=finite(value), previous=finite(previous), segment=segment,
+                model=model, source=source, n=n,
+                note=None if finite(value) is not None else ("not a number (NaN)" if value is not None and math.isnan(value) else "undefined here"),
+            ))
+
+        for name, value, source in job.captured:
+            try:
+                record(name, value, source)
+            except Exception as exc:
+                self.on_problem(f"metrics.{type(exc).__name__}", exc)
+        for m in job.logged:
+            record(m.name, m.value, "log_metrics", always=True)
+        for pred, data_name in job.predictions:
+            try:
+                out.extend(self._score(pred, data_name, record))
+            except Exception as exc:
+                self.on_problem(f"predictions.{type(exc).__name__}", exc)
+        return out
+
+    def _score(self, pred, data_name, record) -> list:
+        for metric, value in score(pred).items():
+            record(metric, value, "log_predictions", model=pred.name, n=len(pred.y_true), always=True)
+        if pred.data is None:
+            return []
+        segs = self.segments_for(data_name)
+        segs = [s for s in segs if s.fits(pred.data)]
+        if not segs:
+            segs = suggest(pred.data, profile_frame(pred.data, self.cfg), limit=self.cfg.max_suggested_segments,
+                           max_values=self.cfg.segment_max_values)
+        for seg in segs:
+            rows = seg.mask(pred.data)
+            n = int(rows.sum())
+            if n == 0:
+                record("rows", 0.0, "log_predictions", segment=seg.text, model=pred.name, n=0, always=True)
+                continue
+            for metric, value in score(pred, rows).items():
+                record(metric, value, "log_predictions", segment=seg.text, model=pred.name, n=n, always=True)
+        return []
 
     def _reusable(self, parent_id, diff, match) -> dict:
         """Column profiles that can be carried over from the parent: same rows (none removed,
@@ -285,14 +424,14 @@ class Worker:
             version_id = self._redirect[version_id]
         return version_id
 
-    def _version(self, ch: FrameChange, by_object: dict) -> Version | None:
+    def _version(self, ch: FrameChange, by_object: dict) -> tuple[Version, Any] | None:
         cfg = self.cfg
         parent_id = self._resolve(ch.parent_version)
         if ch.change == "deleted":
             return Version(
                 id=ch.version_id, frame=ch.name, session_id=self.session_id, change="deleted",
                 n_rows=None, n_cols=None, parent_id=parent_id, parent_frame=ch.parent_name,
-            )
+            ), None
         frame = ch.frame
         if ch.parent_frame is not None:
             diff, match = diff_frames(
@@ -340,7 +479,7 @@ class Worker:
             diff=diff,
             data=plan,
             note=profile.note,
-        )
+        ), match
 
 
 # --- the tracker ---------------------------------------------------------------------------
@@ -380,6 +519,10 @@ class Tracker:
         self._pre: tuple | None = None
         self._next_cell_id: str | None = None
         self._lineage = CellLineage()
+        self._estimators: dict[str, tuple] = {}
+        self._logged: list = []
+        self._predictions: list = []
+        self._new_segments: list = []
         self.worker = self._start_worker()
 
     def _start_worker(self) -> Worker:
@@ -486,7 +629,68 @@ class Tracker:
             except Exception:
                 code = raw
         changes = self.scan(code)
-        self.worker.submit(CellJob(cell, changes))
+        job = CellJob(cell, changes)
+        if self.cfg.capture_metrics:
+            try:
+                job.captured, job.models = self.scan_metrics()
+            except Exception as exc:
+                self._problem("hook.metrics", exc)
+        job.logged, self._logged = self._logged, []
+        job.predictions, self._predictions = self._predictions, []
+        job.segments, self._new_segments = self._new_segments, []
+        self.worker.submit(job)
+
+    def scan_metrics(self) -> tuple[list, list]:
+        """Metric-like values and new or refitted estimators in the namespace (cheap checks;
+        the worker decides what changed)."""
+        captured, models = [], []
+        seen = set()
+        for name, value in list(self.ns.items()):
+            if name.startswith("_") or isinstance(value, (pd.DataFrame, pd.Series, type)):
+                continue
+            found = captured_values(name, value)
+            if found:
+                captured.extend(found)
+            elif is_estimator(value):
+                seen.add(name)
+                sig = estimator_signature(value)
+                if self._estimators.get(name) != (id(value), sig):
+                    self._estimators[name] = (id(value), sig)
+                    models.append(model_info(name, value))
+        for gone in [n for n in self._estimators if n not in seen]:
+            del self._estimators[gone]
+        return captured, models
+
+    # --- explicit API (called from the user's cell) -----------------------------------------
+
+    def add_segment(self, seg) -> None:
+        self._new_segments.append(seg)
+
+    def log_metrics(self, values: dict) -> None:
+        for name, value in values.items():
+            num = float(value) if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)) else None
+            if num is None:
+                raise CellsyncError(f"metric {name!r} must be a number, not {type(value).__name__}")
+            self._logged.append(MetricValue(name=str(name), value=num, source="log_metrics"))
+
+    def log_predictions(self, predictions, data_obj) -> None:
+        data_name = None
+        if data_obj is not None:
+            key = id(data_obj)
+            data_name = next((n for n, k in sorted(self._names.items()) if k == key), None)
+        self._predictions.append((predictions, data_name))
+
+    def current_frames(self) -> dict[str, pd.DataFrame]:
+        """The tracked frames as of the last cell (their snapshots), by name."""
+        out = {}
+        for name, key in self._names.items():
+            state = self._objects.get(key)
+            if state is not None:
+                out[name] = _as_frame(state.snapshot, name)
+        return out
+
+    def names_of(self, obj) -> list[str]:
+        return sorted(n for n, k in self._names.items() if k == id(obj))
 
     def record_existing(self, code: str = "", execution_count: int | None = None) -> int:
         """Record the frames that already exist when tracking starts, as versions of the cell

@@ -306,25 +306,40 @@ def _write_index(files: ColumnFiles, frame: pd.DataFrame):
 # --- reading -------------------------------------------------------------------------------
 
 
-def rebuild(files: ColumnFiles, plan: DataPlan, load_plan) -> pd.DataFrame:
-    """Rebuild a version's frame. `load_plan(version_id)` returns a base version's DataPlan."""
+def rebuild(
+    files: ColumnFiles, plan: DataPlan, load_plan, positions: list[int] | None = None, cache: dict | None = None
+) -> pd.DataFrame:
+    """Rebuild a version's frame, or only the columns at `positions` (reading no other column
+    file anywhere down the delta chain). `load_plan(version_id)` returns a base's DataPlan;
+    `cache` (optional) shares rebuilt bases between calls, e.g. across a SnapGrid query."""
     if plan.kind == "none":
         raise VersionDataUnavailable(plan.note or "this version's data was not persisted")
+    wanted = list(range(len(plan.columns))) if positions is None else list(positions)
     base = None
     take = None
+    base_at: dict[int, int] = {}
     if plan.kind == "delta":
-        base = rebuild(files, load_plan(plan.base), load_plan)
+        needed = sorted({plan.columns[j].parent for j in wanted if plan.columns[j].parent is not None})
+        key = (plan.base, tuple(needed))
+        if cache is not None and key in cache:
+            base = cache[key]
+        else:
+            base = rebuild(files, load_plan(plan.base), load_plan, needed, cache)
+            if cache is not None:
+                cache[key] = base
+        base_at = {p: i for i, p in enumerate(needed)}
         take = files.read_positions(plan.parent_rows, plan.parent_count) if plan.parent_rows else None
     arrays = []
-    for ref in plan.columns:
+    for j in wanted:
+        ref = plan.columns[j]
         if ref.parent is not None:
-            col = base.iloc[:, ref.parent]
+            col = base.iloc[:, base_at[ref.parent]]
             arrays.append(col.iloc[take] if take is not None else col)
         else:
             arrays.append(files.read_series(ref.key))
-    labels = [decode_label(r.label) for r in plan.columns]
+    labels = [decode_label(plan.columns[j].label) for j in wanted]
     if plan.column_levels > 1:
-        columns = pd.MultiIndex.from_tuples(labels)
+        columns = pd.MultiIndex.from_tuples(labels) if labels else pd.MultiIndex.from_tuples([], names=[None] * plan.column_levels)
     else:
         columns = pd.Index(labels, dtype=object if not labels else None, tupleize_cols=False)
     if plan.index is not None and plan.index.kind == "base":
@@ -334,7 +349,7 @@ def rebuild(files: ColumnFiles, plan: DataPlan, load_plan) -> pd.DataFrame:
     data = {i: pd.Series(a.array, index=index, copy=False) for i, a in enumerate(arrays)}
     frame = pd.DataFrame(data, index=index) if data else pd.DataFrame(index=index)
     frame.columns = columns if len(labels) else frame.columns
-    if plan.index is not None and plan.index.columns_names:
+    if plan.index is not None and plan.index.columns_names and len(labels):
         frame.columns.names = [decode_label(n) for n in plan.index.columns_names]
     return frame
 

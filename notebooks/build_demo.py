@@ -45,6 +45,8 @@ CELLS = [
     "import numpy as np\nimport pandas as pd",
     'patients = pd.read_csv("data/patients.csv", parse_dates=["admitted"])\npatients.shape',
     'regions = pd.read_csv("data/regions.csv")',
+    "import cellsync\n\n# the group the clinicians asked about: tracked through every later cell\n"
+    'cellsync.segment("80 and over", "age >= 80")',
     'patients = patients.rename(columns={"bmi_value": "bmi"})',
     'patients = patients.drop(columns=["notes"])',
     "patients = patients.drop_duplicates()",
@@ -66,6 +68,12 @@ CELLS = [
     '# this cell fails on purpose: CellSync records the error too\n'
     'combined["risk"] = combined["bmi"] / combined["weight"]',
     'combined["risk"] = (combined["bmi"] > 30) & (combined["smoker"] == "yes")',
+    "from sklearn.linear_model import LogisticRegression\n\n"
+    'features = ["age", "bmi", "visits", "hospital_beds"]\n'
+    'train, test = combined.iloc[::2], combined.iloc[1::2]\n'
+    "model = LogisticRegression(max_iter=500).fit(train[features], train[\"risk\"])\n"
+    'test_accuracy = model.score(test[features], test["risk"])',
+    'cellsync.log_predictions(test["risk"], model.predict(test[features]), data=test, name="risk model")',
 ]
 
 

@@ -1,0 +1,115 @@
+"""SnapGrid: one segment across every stored version of a frame, from the store alone.
+
+For each version of the frame (cells in run order): how many rows are in the segment, their
+share of the frame, and the distribution of chosen columns inside it. Only the columns the
+segment and the chosen distributions need are read, down the whole delta chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import CellsyncError, VersionDataUnavailable
+from .profile import ColumnProfile, _profile_column_safely, label_text
+from .records import Record
+from .segments import Segment, SegmentError, _unknown
+from .config import settings as default_settings
+from .versions import decode_label
+
+
+@dataclass(frozen=True)
+class SnapCell(Record):
+    version: str
+    cell: int | None
+    execution_count: int | None
+    code: str
+    change: str
+    frame_rows: int | None
+    segment_rows: int | None
+    share: float | None
+    status: str  # exact | estimated from sample | column gone | does not fit | not persisted | deleted
+    distributions: dict[str, ColumnProfile] | None = None
+    flagged: bool = False  # the cell's stored impact flagged this segment
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class SnapGrid(Record):
+    frame: str
+    segment: str
+    name: str
+    columns: tuple[str, ...]
+    cells: tuple[SnapCell, ...]
+
+
+def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...] | list[str] = ()) -> SnapGrid:
+    """The grid for `segment` (text or Segment) over every version of `frame` in `store`."""
+    seg = segment if isinstance(segment, Segment) else Segment.from_text(segment)
+    versions = store.versions(frame=frame)
+    if not versions:
+        known = store.frames()
+        import difflib
+
+        close = difflib.get_close_matches(frame, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else (f"; frames: {', '.join(known)}" if known else "")
+        raise CellsyncError(f"no frame {frame!r} in {store.path}{hint}")
+    cells = {c.id: c for c in store.cells()}
+    flagged = {(i["version_id"]) for i in store.impacts(frame=frame, segment=seg.text) if i["flagged"]}
+    needed = list(dict.fromkeys([*seg.columns, *columns]))
+    cache: dict = {}
+    out = []
+    ever_fit = False
+    last_error: SegmentError | None = None
+    all_labels: dict[str, int] = {}
+    for v in versions:
+        c = cells.get(v.cell)
+        base = dict(
+            version=v.id, cell=v.cell, execution_count=c.execution_count if c else None,
+            code=(c.code if c else "").strip().splitlines()[0][:120] if c and c.code.strip() else "",
+            change=v.change, frame_rows=v.n_rows, flagged=v.id in flagged,
+        )
+        if v.change == "deleted":
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="deleted"))
+            continue
+        if v.data is None or v.data.kind == "none":
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="not persisted",
+                                note=(v.data.note if v.data else None) or v.note))
+            continue
+        labels = {label_text(decode_label(ref.label)): j for j, ref in reversed(list(enumerate(v.data.columns)))}
+        all_labels.update(labels)
+        gone = [col for col in seg.columns if col not in labels]
+        if gone:
+            last_error = _unknown(gone[0], all_labels, seg.text)
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="column gone",
+                                note=f"no column {', '.join(map(repr, gone))} in this version"))
+            continue
+        positions = [labels[col] for col in needed if col in labels]
+        try:
+            data = store.load_columns(v.id, positions, cache)
+        except VersionDataUnavailable as exc:
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="not persisted", note=str(exc)))
+            continue
+        try:
+            mask = seg.mask(data)
+        except SegmentError as exc:  # the column is there but its type no longer fits
+            last_error = exc
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="does not fit", note=str(exc)))
+            continue
+        ever_fit = True
+        inside = int(mask.sum())
+        sampled = v.data.sampled
+        status = "estimated from sample" if sampled else "exact"
+        share = inside / len(data) if len(data) else None
+        rows = round(inside * v.data.sample_of / len(data)) if sampled and len(data) else inside
+        dists = {}
+        for col in columns:
+            if col in labels:
+                j = list(data.columns.map(label_text)).index(col)
+                dists[col] = _profile_column_safely(data.iloc[np.flatnonzero(mask), j], j, default_settings)
+        out.append(SnapCell(**base, segment_rows=rows, share=share, status=status,
+                            distributions=dists or None))
+    if not ever_fit and last_error is not None:
+        raise last_error  # a segment that fits no version at all is a typo: say so, once
+    return SnapGrid(frame=frame, segment=seg.text, name=seg.name, columns=tuple(columns), cells=tuple(out))
