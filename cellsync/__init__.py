@@ -89,12 +89,25 @@ def segment(name: str, text: str, frame: str | None = None):
         return _report(exc)
 
 
+class CellsyncWarning(UserWarning):
+    """Something was not recorded, and the notebook goes on."""
+
+
+def _not_tracking(what: str) -> None:
+    # A notebook that calls cellsync must still run where CellSync is not loaded (a colleague
+    # running it plain, a scheduled job): say so once, record nothing, raise nothing.
+    import warnings
+
+    warnings.warn(f"cellsync is not tracking (run %load_ext cellsync): {what} not recorded",
+                  CellsyncWarning, stacklevel=3)
+
+
 def log_metrics(values: dict | None = None, **named) -> None:
     """Record metrics for the current cell: `cellsync.log_metrics(val_auc=0.91, loss=0.3)`."""
     tracker = _tracker_or_none()
+    if tracker is None:
+        return _not_tracking("metrics")
     try:
-        if tracker is None:
-            raise CellsyncError("cellsync is not tracking: run %load_ext cellsync first")
         tracker.log_metrics({**(values or {}), **named})
     except CellsyncError as exc:
         return _report(exc)
@@ -106,9 +119,9 @@ def log_predictions(y_true, y_pred, data=None, proba=None, name: str = "model") 
     from .metrics import prepare_predictions
 
     tracker = _tracker_or_none()
+    if tracker is None:
+        return _not_tracking("predictions")
     try:
-        if tracker is None:
-            raise CellsyncError("cellsync is not tracking: run %load_ext cellsync first")
         tracker.log_predictions(prepare_predictions(y_true, y_pred, data=data, proba=proba, name=name), data)
     except CellsyncError as exc:
         return _report(exc)
@@ -126,6 +139,7 @@ def status() -> dict:
 
 __all__ = [
     "CellsyncError",
+    "CellsyncWarning",
     "flush",
     "load_ipython_extension",
     "log_metrics",

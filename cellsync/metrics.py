@@ -219,6 +219,9 @@ def prepare_predictions(y_true, y_pred, data=None, proba=None, name="model") -> 
 def _column(values, what) -> np.ndarray:
     if isinstance(values, (pd.Series, pd.Index)):
         return values.to_numpy()
+    if isinstance(values, (list, tuple)):
+        # np.asarray([1, "1"]) would silently turn both into text: keep the real types
+        values = pd.Series(list(values), dtype=None).to_numpy()
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise PredictionError(f"{what} must be one value per row (got shape {arr.shape})")

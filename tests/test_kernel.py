@@ -193,3 +193,45 @@ def test_show_json_from_the_cli(replayed):
     assert all(frame_keys <= set(f) for c in data["cells"] for f in c["frames"])
     rename = next(c for c in data["cells"] if "rename" in c["code"])
     assert rename["frames"][0]["columns_renamed"] == {"bmi_value": "bmi"}
+
+
+def test_disproportionate_cleaning_is_flagged_in_a_real_kernel(tmp_path):
+    """One step drops mostly the oldest patients (flagged); another drops a uniform random 10%
+    (not flagged). Numbers checked against pandas run on the same data here."""
+    from click.testing import CliRunner
+
+    from cellsync.cli import main
+
+    setup = (
+        "import numpy as np, pandas as pd, cellsync\n"
+        "rng = np.random.default_rng(42)\n"
+        "df = pd.DataFrame({'age': rng.integers(20, 100, 4000), 'lab': rng.normal(5, 1, 4000)})\n"
+        "df.loc[rng.random(4000) < np.where(df.age >= 80, 0.5, 0.05), 'lab'] = np.nan\n"
+        "cellsync.segment('80 and over', 'age >= 80')"
+    )
+    cells = [setup, "df = df.dropna(subset=['lab'])", "df = df.sample(frac=0.9, random_state=0)"]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    path = tmp_path / "clean.ipynb"
+    nbformat.write(nb, path)
+    store = tmp_path / "store"
+    replay_notebook(path, store)
+    data = json.loads(CliRunner().invoke(main, ["show", str(store), "--json"]).output)
+    ns: dict = {}
+    exec(setup.rsplit("\n", 1)[0], ns)  # the same data, without the cellsync call
+    before = ns["df"]
+    after1 = before.dropna(subset=["lab"])
+    after2 = after1.sample(frac=0.9, random_state=0)
+    impacts = [{s["segment"]: s for s in c["segments"] if s["frame"] == "df"} for c in data["cells"]]
+    dropna = impacts[1]["age >= 80"]
+    old_before = int((before.age >= 80).sum())
+    old_removed = int((before.age >= 80).sum() - (after1.age >= 80).sum())
+    assert (dropna["rows_before"], dropna["rows_removed"], dropna["rows_after"]) == (
+        old_before, old_removed, int((after1.age >= 80).sum()))
+    assert dropna["removal_rate"] == pytest.approx(old_removed / old_before)
+    assert dropna["overall_removal_rate"] == pytest.approx(1 - len(after1) / len(before))
+    assert dropna["flagged"] is True
+    sample = impacts[2]["age >= 80"]
+    assert sample["rows_removed"] == int((after1.age >= 80).sum() - (after2.age >= 80).sum())
+    assert sample["flagged"] is False
+    assert not any(s["flagged"] for s in impacts[2].values())
