@@ -5,6 +5,7 @@ as JSON and the UI, CLI and explainers read the same shapes."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
@@ -60,6 +61,11 @@ def _rebuild(tp: Any, value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
 class Record:
     """Mixin for frozen dataclasses: `to_dict`, `to_json`, `from_dict`, `from_json`."""
 
@@ -71,7 +77,7 @@ class Record:
 
     @classmethod
     def from_dict(cls: type[T], data: dict) -> T:
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         kwargs = {}
         for f in dataclasses.fields(cls):
             if f.name in data:

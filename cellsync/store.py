@@ -526,8 +526,16 @@ class Store:
         return rebuild(self.files, self._plan(version_id), self._plan)
 
     def load_columns(self, version_id: str, positions: list[int], cache: dict | None = None) -> pd.DataFrame:
-        """Only some columns of a version (by position): reads no other column file."""
-        return rebuild(self.files, self._plan(version_id), self._plan, positions, cache)
+        """Only some columns of a version (by position): reads no other column file. With a
+        `cache` dict shared across calls, each version is built once and serves as the base of
+        the next (the keys are the ones `rebuild` uses for bases)."""
+        key = (version_id, tuple(positions))
+        if cache is not None and key in cache:
+            return cache[key]
+        frame = rebuild(self.files, self._plan(version_id), self._plan, positions, cache)
+        if cache is not None:
+            cache[key] = frame
+        return frame
 
     def snapgrid(self, frame: str, segment, columns=()):
         """One segment across every stored version of a frame (see cellsync.snapgrid)."""
