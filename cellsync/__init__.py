@@ -127,6 +127,21 @@ def log_predictions(y_true, y_pred, data=None, proba=None, name: str = "model") 
         return _report(exc)
 
 
+def ask(question: str, store=None, model: str | None = None):
+    """Answer a question from the recorded facts, citing cells: `cellsync.ask("which cell
+    removed the most patients?")`. Offline by default (settings.explain_model)."""
+    from .explain.ask import ask as _ask
+
+    tracker = _tracker_or_none()
+    if store is None:
+        if tracker is None:
+            raise CellsyncError("give a store (cellsync.ask(question, store=path)) or run %load_ext cellsync")
+        tracker.flush(30)
+        store = tracker.store_path
+    st = open_store(store) if not hasattr(store, "timeline") else store
+    return _ask(st, question, model or settings.explain_model)
+
+
 def status() -> dict:
     """What `%cellsync status` shows, as a dict."""
     from .extension import current_tracker
@@ -138,6 +153,7 @@ def status() -> dict:
 
 
 __all__ = [
+    "ask",
     "CellsyncError",
     "CellsyncWarning",
     "flush",

@@ -69,6 +69,9 @@ def show(store, as_json):
         first = (c["code"] or "").strip().splitlines()[:1]
         status = "ok" if c["status"] == "ok" else f"ERROR {c['error']['type']}: {c['error']['message']}"
         click.echo(f"[{count}] {first[0][:70] if first else ''}  ({status}, {c['duration_s'] * 1000:.0f} ms)")
+        if c.get("summary"):
+            unverified = f"  [unverified: {', '.join(c['unverified_numbers'])}]" if c.get("unverified_numbers") else ""
+            click.echo(f"    = {c['summary']}{unverified}")
         for f in c["frames"]:
             click.echo("    " + describe_frame(f))
         for imp in c.get("segments", []):
@@ -189,6 +192,52 @@ def snapgrid(store, frame, segment, columns, as_json):
             elif prof.top_values:
                 tops = ", ".join(f"{v.value} {v.count:,}" for v in prof.top_values[:5])
                 click.echo(f"      {col}: {tops}")
+
+
+@main.command()
+@click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
+@click.option("--cell", "cells", multiple=True, type=int, help="Only this cell (execution count); repeatable.")
+@click.option("--model", default=None, help="'offline', or an init_chat_model string such as openai:gpt-4o-mini (default: settings).")
+@click.option("--base-url", default=None, help="Base URL of an OpenAI-compatible server for --model.")
+def explain(store, cells, model, base_url):
+    """(Re)summarise the cells of STORE for domain experts, offline or with an LLM."""
+    from .config import settings
+    from .explain import explain_store
+    from .store import Store
+
+    if base_url:
+        settings.explain_base_url = base_url
+    path = Path(store)
+    _open(path).close()  # the same one-line errors as `show` for a missing or broken store
+    st = Store(path)
+    try:
+        for entry, ex in explain_store(st, model=model, cells=list(cells) or None):
+            count = entry["execution_count"] if entry["execution_count"] is not None else " "
+            click.echo(f"[{count}] ({ex.model}) {ex.summary}")
+            if ex.note:
+                click.echo(f"    note: {ex.note}")
+    except CellsyncError as exc:
+        raise _fail(exc) from None
+    finally:
+        st.close()
+
+
+@main.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("question")
+@click.option("--model", default=None, help="'offline' (default) or an init_chat_model string.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+def ask(store, question, model, as_json):
+    """Answer QUESTION from what STORE recorded, citing cells."""
+    from .config import settings
+    from .explain.ask import ask as ask_store
+
+    with _open(store) as st:
+        try:
+            answer = ask_store(st, question, model or settings.explain_model)
+        except CellsyncError as exc:
+            raise _fail(exc) from None
+    click.echo(answer.to_json(indent=2) if as_json else answer.text)
 
 
 @main.command()

@@ -69,6 +69,18 @@ class Settings(param.Parameterized):
         default=0.05, bounds=(0, 1),
         doc="...and at least this much more (0.05 = 5 percentage points) than overall.",
     )
+    explain_model = param.String(
+        default="offline",
+        doc="Who writes cell summaries: 'offline' (no network), or an init_chat_model string "
+        "such as 'openai:gpt-4o-mini' or 'ollama:llama3.1'.",
+    )
+    explain_base_url = param.String(
+        default=None, allow_None=True,
+        doc="Base URL of an OpenAI-compatible server (Ollama, vLLM, llama.cpp) for explain_model.",
+    )
+    explain_timeout = param.Number(
+        default=30.0, bounds=(1, None), doc="Seconds an LLM may take per summary before the offline one stays."
+    )
     flush_on_exit_timeout = param.Number(
         default=30.0, bounds=(0, None), doc="Seconds to wait for queued work at kernel exit."
     )

@@ -171,6 +171,28 @@ def m002_segments_and_metrics(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m003_explanations(db: sqlite_utils.Database) -> None:
+    db["explanations"].create(
+        {
+            "id": int,
+            "cell": int,
+            "model": str,
+            "summary": str,
+            "details": str,
+            "caveats": str,
+            "unverified": str,
+            "note": str,
+            "cache_key": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("cell", "cells", "id")],
+    )
+    db["explanations"].create_index(["cell"])
+    db["explanations"].create_index(["cache_key"])
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -489,6 +511,38 @@ class Store:
         rows = self.db["models"].rows_where("cell = ?" if cell is not None else None, [cell] if cell is not None else [], order_by="id")
         return [{**r, "params": json.loads(r["params"] or "{}"), "fitted": bool(r["fitted"])} for r in rows]
 
+    def write_explanation(self, cell: int, ex, cache_key: str | None = None) -> None:
+        """Store a cell's explanation; the newest one per cell is the one shown."""
+        self._writable()
+        with self._writing():
+            self.db["explanations"].insert(
+                {
+                    "cell": cell, "model": ex.model, "summary": ex.summary, "details": ex.details,
+                    "caveats": json.dumps(list(ex.caveats)), "unverified": json.dumps(list(ex.unverified_numbers)),
+                    "note": ex.note, "cache_key": cache_key, "created_at": now_iso(),
+                }
+            )
+
+    def explanations(self) -> dict[int, dict]:
+        """The current (newest) explanation of every cell that has one."""
+        if "explanations" not in self.db.table_names():
+            return {}
+        out: dict[int, dict] = {}
+        for r in self.db["explanations"].rows_where(order_by="id"):
+            r["caveats"] = json.loads(r["caveats"] or "[]")
+            r["unverified"] = json.loads(r["unverified"] or "[]")
+            out[r["cell"]] = r
+        return out
+
+    def cached_explanation(self, cache_key: str) -> dict | None:
+        rows = list(self.db["explanations"].rows_where("cache_key = ?", [cache_key], order_by="id desc", limit=1))
+        if not rows:
+            return None
+        r = rows[0]
+        r["caveats"] = json.loads(r["caveats"] or "[]")
+        r["unverified"] = json.loads(r["unverified"] or "[]")
+        return r
+
     def problems(self) -> list[dict]:
         return list(self.db["problems"].rows_where(order_by="kind"))
 
@@ -566,37 +620,18 @@ class Store:
             by_cell.setdefault(v.cell, []).append(v)
         impacts_by_cell: dict[int, list[dict]] = {}
         for imp in self.impacts():
-            impacts_by_cell.setdefault(imp["cell"], []).append(
-                {k: imp[k] for k in ("frame", "segment", "name", "rows_before", "rows_after", "rows_removed",
-                                     "rows_added", "rows_left", "rows_entered", "removal_rate",
-                                     "overall_removal_rate", "values_changed", "flagged", "note")}
-            )
+            impacts_by_cell.setdefault(imp["cell"], []).append(impact_summary(imp))
         metrics_by_cell: dict[int, list[dict]] = {}
         for m in self.metrics():
-            metrics_by_cell.setdefault(m["cell"], []).append(
-                {k: m[k] for k in ("name", "value", "previous", "segment", "model", "source", "n", "note")}
-            )
+            metrics_by_cell.setdefault(m["cell"], []).append(metric_summary(m))
+        explanations = self.explanations()
         out = []
         for c in self.cells():
-            entry = {
-                "id": c.id,
-                "session_id": c.session_id,
-                "execution_count": c.execution_count,
-                "cell_id": c.cell_id,
-                "notebook": c.notebook,
-                "code": c.code,
-                "started_at": c.started_at,
-                "duration_s": c.duration_s,
-                "status": c.status,
-                "error": (
-                    {"type": c.error_type, "message": c.error_message}
-                    if c.status == "error"
-                    else None
-                ),
-                "frames": [frame_summary(v) for v in by_cell.get(c.id, [])],
-                "segments": impacts_by_cell.get(c.id, []),
-                "metrics": metrics_by_cell.get(c.id, []),
-            }
+            entry = cell_entry(c, by_cell.get(c.id, []), impacts_by_cell.get(c.id, []), metrics_by_cell.get(c.id, []))
+            ex = explanations.get(c.id)
+            entry["summary"] = ex["summary"] if ex else None
+            entry["summary_model"] = ex["model"] if ex else None
+            entry["unverified_numbers"] = ex["unverified"] if ex else []
             out.append(entry)
         return out
 
@@ -613,6 +648,41 @@ class Store:
             "problems": self.problems(),
             "size_bytes": store_size(self.path),
         }
+
+
+_IMPACT_KEYS = (
+    "frame", "segment", "name", "rows_before", "rows_after", "rows_removed", "rows_added",
+    "rows_left", "rows_entered", "removal_rate", "overall_removal_rate", "values_changed",
+    "flagged", "note",
+)
+_METRIC_KEYS = ("name", "value", "previous", "segment", "model", "source", "n", "note")
+
+
+def impact_summary(imp: dict) -> dict[str, Any]:
+    return {k: imp.get(k) for k in _IMPACT_KEYS}
+
+
+def metric_summary(m: dict) -> dict[str, Any]:
+    return {k: m.get(k) for k in _METRIC_KEYS}
+
+
+def cell_entry(c: CellRun, versions: list[Version], impacts: list[dict], metrics: list[dict]) -> dict[str, Any]:
+    """One cell as `cellsync show --json` prints it (and as explainers read it)."""
+    return {
+        "id": c.id,
+        "session_id": c.session_id,
+        "execution_count": c.execution_count,
+        "cell_id": c.cell_id,
+        "notebook": c.notebook,
+        "code": c.code,
+        "started_at": c.started_at,
+        "duration_s": c.duration_s,
+        "status": c.status,
+        "error": {"type": c.error_type, "message": c.error_message} if c.status == "error" else None,
+        "frames": [frame_summary(v) for v in versions],
+        "segments": impacts,
+        "metrics": metrics,
+    }
 
 
 def frame_summary(v: Version) -> dict[str, Any]:

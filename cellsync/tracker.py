@@ -40,7 +40,8 @@ from .metrics import MetricValue, captured_values, estimator_signature, finite, 
 from .profile import FrameProfile, profile_frame
 from .segments import impacts as segment_impacts, suggest
 from .redact import redact
-from .store import CellRun, Store, Version
+from .explain import OFFLINE, ExplainService, build_facts, cache_key, explain
+from .store import CellRun, Store, Version, cell_entry, impact_summary, metric_summary
 from .cache import BoundedDict
 from .versions import DataPlan, persist
 
@@ -179,6 +180,7 @@ class Worker:
         self._segments: dict[str, list] | None = None  # frame name ("" any) -> segments
         self._last_metric: dict[tuple, float | None] = {}
         self._columns_seen: dict[str, set[str]] = {}  # frame name -> columns of its latest version
+        self.explainer = None  # ExplainService, started when an LLM is configured
         self._pending_session: tuple | None = None
         self.versions_written = 0
         self.bytes_written = 0
@@ -203,7 +205,8 @@ class Worker:
         self._queue.put(item)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything submitted so far is in the store. False on timeout."""
+        """Wait until everything submitted so far is in the store, LLM summaries included.
+        False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             target = self._submitted
@@ -212,10 +215,15 @@ class Worker:
                 if remaining is not None and remaining <= 0:
                     return False
                 self._lock.wait(remaining)
+        if self.explainer is not None:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            return self.explainer.flush(remaining)
         return True
 
     def stop(self, timeout: float | None = None) -> bool:
         drained = self.flush(timeout)
+        if self.explainer is not None:
+            self.explainer.stop()
         self._queue.put(None)
         self._thread.join(timeout=1.0 if not drained else timeout)
         if self._store is not None and not self._thread.is_alive():
@@ -285,8 +293,27 @@ class Worker:
             except Exception as exc:
                 self.on_problem(f"segments.{type(exc).__name__}", exc)
         metrics = self._metrics(job)
-        store.write_cell(job.cell, versions, impacts=impacts, metrics=metrics, models=job.models, segments=new_segments)
+        cell_pk = store.write_cell(job.cell, versions, impacts=impacts, metrics=metrics, models=job.models, segments=new_segments)
         self.versions_written += len(versions)
+        try:
+            self._explain(store, cell_pk, job.cell, versions, impacts, metrics)
+        except Exception as exc:
+            self.on_problem(f"explain.{type(exc).__name__}", exc)
+
+    def _explain(self, store, cell_pk, cell, versions, impacts, metrics) -> None:
+        """The offline summary now (milliseconds), an LLM's later in its own thread."""
+        entry = cell_entry(
+            dataclasses.replace(cell, id=cell_pk), versions,
+            [{**impact_summary(imp.to_dict()), "frame": frame} for _, frame, imp in impacts],
+            [metric_summary(m.to_dict()) for m in metrics],
+        )
+        user = {s.text for segs in self._segments.values() for s in segs if s.source != "suggested"}
+        facts = build_facts(entry, user)
+        store.write_explanation(cell_pk, explain(facts, OFFLINE, self.cfg), cache_key(facts, OFFLINE))
+        if self.cfg.explain_model != OFFLINE:
+            if self.explainer is None:
+                self.explainer = ExplainService(self.store_path, self.cfg, self.on_problem)
+            self.explainer.submit(cell_pk, facts)
 
     # --- segments ---------------------------------------------------------------------------
 

@@ -1,0 +1,119 @@
+"""Explanations: every cell summarised for domain experts, offline by default, any LLM by
+choice, and never with a number the facts do not support.
+
+- `facts.py`    the fact sheet of a cell, and the number guard
+- `offline.py`  the offline explainer (code idioms + measured facts), the default
+- `chains.py`   LangChain runnables for an LLM and for the offline explainer
+- `ask.py`      questions answered from the stored facts, citing cells
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from ..config import Settings, settings as default_settings
+from .chains import OFFLINE, ExplainError, Explanation, cache_key, explain, make_model
+from .facts import FactSheet, build_facts, traceable_numbers, unverified_numbers
+
+__all__ = [
+    "OFFLINE", "ExplainError", "ExplainService", "Explanation", "FactSheet", "build_facts",
+    "cache_key", "explain", "explain_store", "facts_for", "make_model", "traceable_numbers",
+    "unverified_numbers",
+]
+
+
+def facts_for(store, entry: dict) -> FactSheet:
+    user = {s.text for s in store.segments() if s.source != "suggested"}
+    return build_facts(entry, user)
+
+
+def explain_store(store, model: str | None = None, cells: list[int] | None = None, cfg: Settings | None = None, llm=None):
+    """(Re)explain the cells of a writable store; yields (entry, Explanation)."""
+    cfg = cfg or default_settings
+    model = model or cfg.explain_model
+    for entry in store.timeline():
+        if cells is not None and entry["execution_count"] not in cells and entry["id"] not in cells:
+            continue
+        facts = facts_for(store, entry)
+        key = cache_key(facts, model)
+        cached = store.cached_explanation(key) if model != OFFLINE else None
+        if cached is not None and not cached.get("note"):
+            ex = Explanation(summary=cached["summary"], details=cached["details"], caveats=tuple(cached["caveats"]),
+                             model=cached["model"], unverified_numbers=tuple(cached["unverified"]))
+        else:
+            ex = explain(facts, model, cfg, llm=llm)
+        store.write_explanation(entry["id"], ex, key)
+        yield entry, ex
+
+
+class ExplainService:
+    """Explains cells with an LLM in a background thread, after the offline summary is
+    already stored: the notebook never waits, and a failure leaves the offline summary."""
+
+    def __init__(self, store_path, cfg: Settings, on_problem):
+        self.store_path = store_path
+        self.cfg = cfg
+        self.on_problem = on_problem
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Condition()
+        self._submitted = self._done = 0
+        self._llm = None
+        self._thread = threading.Thread(target=self._run, name="cellsync-explain", daemon=True)
+        self._thread.start()
+
+    def submit(self, cell_pk: int, facts: FactSheet) -> None:
+        with self._lock:
+            self._submitted += 1
+        self._queue.put((cell_pk, facts))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            target = self._submitted
+            while self._done < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+        return True
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        from ..store import Store
+
+        store = None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                if store is not None:
+                    store.close()
+                return
+            try:
+                store = store or Store(self.store_path)
+                cell_pk, facts = item
+                model = self.cfg.explain_model
+                key = cache_key(facts, model)
+                cached = store.cached_explanation(key)
+                if cached is not None and not cached.get("note"):
+                    ex = Explanation(summary=cached["summary"], details=cached["details"], caveats=tuple(cached["caveats"]),
+                                     model=cached["model"], unverified_numbers=tuple(cached["unverified"]))
+                else:
+                    if self._llm is None:
+                        self._llm = make_model(model, self.cfg)
+                    ex = explain(facts, model, self.cfg, llm=self._llm)
+                    if ex.note:
+                        self.on_problem("explain.llm", ex.note)
+                store.write_explanation(cell_pk, ex, key)
+            except ExplainError as exc:
+                self.on_problem("explain.setup", str(exc))
+            except Exception as exc:
+                self.on_problem(f"explain.{type(exc).__name__}", exc)
+            finally:
+                with self._lock:
+                    self._done += 1
+                    self._lock.notify_all()

@@ -1,0 +1,221 @@
+"""The fact sheet of a cell, and the number guard.
+
+A fact sheet holds what an explanation may say: the (redacted) code, each frame's change, the
+segment impacts worth mentioning, metric changes and the error. Aggregates only: no row values
+leave the machine. Every number an explainer writes must be traceable to it; `guard` finds the
+ones that are not.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..records import Record, json_safe
+from ..redact import redact
+
+
+@dataclass(frozen=True)
+class FactSheet(Record):
+    cell: int | None
+    execution_count: int | None
+    code: str
+    status: str
+    error: dict | None = None
+    frames: tuple[dict, ...] = ()
+    segments: tuple[dict, ...] = ()  # impacts: flagged ones and the user's own segments
+    metrics: tuple[dict, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def for_prompt(self) -> dict:
+        """What an LLM sees: the same facts, with the code redacted once more."""
+        d = self.to_dict()
+        d["code"] = redact(d["code"])
+        return d
+
+
+_FRAME_KEYS = (
+    "name", "change", "parent", "rows_before", "rows_after", "rows_removed", "rows_added",
+    "row_identity", "reordered", "columns_added", "columns_removed", "columns_renamed",
+    "dtype_changes", "values_changed", "n_cols", "note",
+)
+
+
+def build_facts(entry: dict, user_segments: set[str] | None = None, missing: dict | None = None) -> FactSheet:
+    """From one `Store.timeline()` entry. `user_segments`: texts of segments people defined
+    (their impacts are always included; suggested ones only when flagged). `missing`: per
+    version id, per column (missing before, missing after) where that changed."""
+    user_segments = user_segments or set()
+    frames = []
+    for f in entry.get("frames", []):
+        fact = {k: f.get(k) for k in _FRAME_KEYS}
+        if missing and f.get("version") in missing:
+            fact["missing_changed"] = missing[f["version"]]
+        frames.append(fact)
+    segments = tuple(
+        s for s in entry.get("segments", []) if s.get("flagged") or s.get("segment") in user_segments
+    )
+    metrics = tuple(entry.get("metrics", []))
+    return FactSheet(
+        cell=entry.get("id"),
+        execution_count=entry.get("execution_count"),
+        code=redact(entry.get("code") or ""),
+        status=entry.get("status", "ok"),
+        error=entry.get("error"),
+        frames=tuple(frames),
+        segments=segments,
+        metrics=metrics,
+    )
+
+
+# --- the number guard ----------------------------------------------------------------------
+
+# 1,204 | 1204 | 0.94 | 31% | -3.5 | 1.2e5 ; not parts of identifiers such as x2 or col_3
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?(?:\s?%)?(?![\w])")
+_CITATION = re.compile(r"\[cell \d+\]")
+
+
+def _numbers_in(value: Any, out: set[float]) -> None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, (int, float)):
+        if math.isfinite(value):
+            out.add(float(value))
+        return
+    if isinstance(value, str):
+        for m in _NUMBER.finditer(value):
+            parsed = _parse(m.group(0))
+            if parsed is not None:
+                out.add(parsed[0])
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _numbers_in(k, out)
+            _numbers_in(v, out)
+        return
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _numbers_in(v, out)
+
+
+def _parse(text: str) -> tuple[float, int, bool] | None:
+    """(value, decimals written, is a percentage)"""
+    t = text.replace(",", "").replace(" ", "")
+    pct = t.endswith("%")
+    t = t.rstrip("%")
+    try:
+        value = float(t)
+    except ValueError:
+        return None
+    decimals = len(t.split(".")[1]) if "." in t and "e" not in t.lower() else 0
+    return value, decimals, pct
+
+
+def traceable_numbers(facts: FactSheet) -> set[float]:
+    """Every number the facts state, and the few that follow directly from them: the shares a
+    person would quote (removed of before, a segment's rate, changed of rows), differences of
+    before/after pairs, rates as percentages. Not every ratio of every pair: that would let
+    almost any invented percentage through."""
+    out: set[float] = {0.0, 1.0, 100.0}
+    _numbers_in(json_safe(facts), out)
+    out |= code_numbers(facts.code)
+
+    def share(a, b):
+        if a is not None and b:
+            out.add(a / b)
+            out.add(100 * a / b)
+
+    def gap(a, b):
+        if a is not None and b is not None:
+            out.add(abs(a - b))
+
+    for f in facts.frames:
+        rb, ra = f.get("rows_before"), f.get("rows_after")
+        rr, rad = f.get("rows_removed") or 0, f.get("rows_added") or 0
+        share(rr, rb)
+        share(rad, ra)
+        share(rad, rb)
+        share(ra, rb)
+        gap(rb, ra)
+        for key in ("columns_added", "columns_removed", "columns_renamed", "dtype_changes", "values_changed"):
+            if f.get(key):
+                out.add(float(len(f[key])))
+                out.add(float(len(f[key]) - 4))  # "a, b, c, d and 6 more"
+        for n in (f.get("values_changed") or {}).values():
+            share(n, ra)
+            share(n, rb)
+        for before, after in (f.get("missing_changed") or {}).values():
+            share(before, rb)
+            share(after, ra)
+            gap(before, after)
+        by_frame_rows = rb
+        for seg in facts.segments:
+            if seg.get("frame") != f.get("name"):
+                continue
+            share(seg.get("rows_before"), by_frame_rows)
+            share(seg.get("rows_after"), ra)
+            share(seg.get("rows_removed"), rr)
+            gap(seg.get("rows_before"), seg.get("rows_after"))
+            rate, overall = seg.get("removal_rate"), seg.get("overall_removal_rate")
+            if rate is not None and overall:
+                out.add(rate / overall)
+            if rate is not None and overall is not None:
+                out.add(100 * abs(rate - overall))
+    for m in facts.metrics:
+        value, previous = m.get("value"), m.get("previous")
+        for v in (value, previous):
+            if v is not None and abs(v) <= 1:
+                out.add(100 * v)
+        if value is not None and previous is not None:
+            out.add(abs(value - previous))
+            if abs(value - previous) <= 1:
+                out.add(100 * abs(value - previous))
+    for v in list(out):
+        out.add(abs(v))
+    return out
+
+
+def unverified_numbers(text: str, facts: FactSheet, allowed: set[float] | None = None) -> list[str]:
+    """The numbers in `text` that no fact supports, as written. Rounding to the written
+    precision is understood ("9%" holds for 0.0912, "0.94" for 0.9438, "1,200" for 1,204),
+    and so are percentages of the facts' counts. Cell citations ("[cell 4]") are not numbers
+    about the data: `ask` checks them against the store."""
+    allowed = traceable_numbers(facts) if allowed is None else allowed
+    text = _CITATION.sub(" ", text)
+    bad = []
+    for m in _NUMBER.finditer(text):
+        parsed = _parse(m.group(0))
+        if parsed is None:
+            continue
+        value, decimals, pct = parsed
+        candidates = [value] if not pct else [value, value / 100]
+        if not any(_matches(c, a, decimals) for c in candidates for a in allowed):
+            bad.append(m.group(0).strip())
+    return bad
+
+
+def _matches(written: float, fact: float, decimals: int) -> bool:
+    if abs(written - fact) <= 0.5 * 10 ** (-decimals) + 1e-9:
+        return True
+    if decimals == 0 and abs(written) >= 100 and written == int(written):
+        # "1,200" for 1,204: rounded to the significant digits written (at least two)
+        digits = len(str(int(abs(written))))
+        significant = len(str(int(abs(written))).rstrip("0"))
+        if significant >= 2:
+            return round(fact, -(digits - significant)) == written
+    return False
+
+
+def code_numbers(code: str) -> set[float]:
+    out: set[float] = set()
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return out
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            out.add(float(node.value))
+    return out
