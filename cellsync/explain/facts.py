@@ -191,8 +191,9 @@ def unverified_numbers(text: str, facts: FactSheet, allowed: set[float] | None =
         if parsed is None:
             continue
         value, decimals, pct = parsed
-        candidates = [value] if not pct else [value, value / 100]
-        if not any(_matches(c, a, decimals) for c in candidates for a in allowed):
+        # "9%" may be the fact 9 (a percentage) or 0.09 (a rate), each to its own precision
+        candidates = [(value, decimals)] if not pct else [(value, decimals), (value / 100, decimals + 2)]
+        if not any(_matches(c, a, d) for c, d in candidates for a in allowed):
             bad.append(m.group(0).strip())
     return bad
 

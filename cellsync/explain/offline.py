@@ -181,7 +181,7 @@ def steps_of(expr, target: str, frame_names: set[str]) -> list[Step]:
             else:
                 return
             for a in node.args:
-                if isinstance(a, (ast.Call, ast.Subscript)):
+                if isinstance(a, ast.Call):  # pd.concat([...]) etc.; column picks in arguments are not steps
                     visit(a)
             if name in METRIC_CALLS:
                 out.append(Step("metric", f"measured {name.replace('_score', '').replace('_', ' ')}", "to see how well the model does",
@@ -220,7 +220,8 @@ def steps_of(expr, target: str, frame_names: set[str]) -> list[Step]:
                 else:
                     fields["drop_what"] = "rows by their labels"
             if name == "query" and node.args:
-                fields["query"] = _literal(node.args[0]).strip("'\"")
+                q = node.args[0]
+                fields["query"] = q.value if isinstance(q, ast.Constant) and isinstance(q.value, str) else _unparse(q)
             if name == "groupby":
                 by = _kw(node, "by") or (node.args[0] if node.args else None)
                 fields["arg0"] = _literal(by) if by is not None else "groups"
@@ -293,7 +294,8 @@ def statement_steps(code: str, frame_names: set[str]) -> list[tuple[str | None, 
                 out.append((frame, inner + [Step("setitem", phrase, "to correct or derive values", "the new values' formula", _unparse(stmt))], stmt))
                 continue
         elif isinstance(stmt, ast.AugAssign):
-            target = _unparse(stmt.target)
+            t = stmt.target
+            target = _unparse(t.value) if isinstance(t, ast.Subscript) else _unparse(t)
             out.append((target, [Step("augassign", f"updated {_condition_text(stmt.target, frame_names)} in place", "to adjust values", "the adjustment", _unparse(stmt))], stmt))
             continue
         elif isinstance(stmt, ast.Delete):
