@@ -39,6 +39,12 @@ class Settings(param.Parameterized):
         doc="Distinct counts are exact up to this many rows and a labelled HyperLogLog "
         "estimate above it.",
     )
+    profile_threads = param.Integer(
+        default=2,
+        bounds=(1, 64),
+        doc="Threads that profile the columns of a large frame (100,000+ rows) in parallel, "
+        "in the background. 1 keeps CellSync to one core.",
+    )
     max_profile_columns = param.Integer(
         default=2_000,
         bounds=(1, None),

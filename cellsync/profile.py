@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,12 +128,18 @@ def profile_frame(
     reuse = reuse or {}
     n_rows, n_cols = df.shape
     limit = min(n_cols, cfg.max_profile_columns)
-    columns = tuple(
-        dataclasses.replace(reuse[i], name=label_text(df.columns[i]), position=i)
-        if i in reuse
-        else _profile_column_safely(df.iloc[:, i], i, cfg)
-        for i in range(limit)
-    )
+    def one(i: int) -> ColumnProfile:
+        if i in reuse:
+            return dataclasses.replace(reuse[i], name=label_text(df.columns[i]), position=i)
+        return _profile_column_safely(df.iloc[:, i], i, cfg)
+
+    threads = cfg.profile_threads if n_rows >= 100_000 and limit > 1 else 1
+    if threads > 1:
+        # numpy's partition, histogram and hashing release the GIL: columns profile in parallel
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cellsync-profile") as pool:
+            columns = tuple(pool.map(one, range(limit)))
+    else:
+        columns = tuple(one(i) for i in range(limit))
     note = None
     if n_cols > limit:
         note = (
