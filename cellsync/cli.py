@@ -242,6 +242,47 @@ def ask(store, question, model, as_json):
 
 @main.command()
 @click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
+@click.option("--port", default=5006, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to bind; only local addresses without auth.")
+@click.option("--read-only", is_flag=True, help="For stakeholders: no inputs that write; the store is opened read-only.")
+@click.option("--title", default="CellSync", show_default=True, help="Title shown at the top of the page.")
+@click.option("--basic-auth", default=None, help="A password, or a JSON file of {user: password}, required to open the page.")
+@click.option("--allow-unauthenticated", is_flag=True, help="Allow a non-local --address without --basic-auth.")
+@click.option("--show", is_flag=True, help="Open the page in a browser.")
+def serve(store, port, address, read_only, title, basic_auth, allow_unauthenticated, show):
+    """Serve the dashboard over STORE (default http://127.0.0.1:5006)."""
+    from .ui import serve as serve_dashboard
+
+    try:
+        serve_dashboard(store, port=port, address=address, read_only=read_only, title=title,
+                        basic_auth=basic_auth, allow_unauthenticated=allow_unauthenticated, show=show,
+                        on_ready=lambda url: click.echo(f"CellSync dashboard: {url}  (Ctrl+C to stop)", err=False))
+    except CellsyncError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {address}:{port}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("cellsync-report.html"), show_default=True,
+              help="The HTML file to write.")
+@click.option("--title", default="CellSync report", show_default=True, help="Title of the report.")
+def export(store, output, title):
+    """Write STORE as one self-contained HTML file that opens with no server and no internet."""
+    from .ui import export as export_report
+
+    try:
+        path = export_report(store, output, title=title)
+    except CellsyncError as exc:
+        raise _fail(exc) from None
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@main.command()
+@click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def status(store, as_json):
     """Summarise STORE: sessions, cells, versions, size, problems."""
