@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   install, replay the bundled notebook into a store, print what was recorded
+#   make demo   install, replay the bundled notebook into a store, print it, serve the dashboard
 #   make test   install, run the whole test suite on pandas 3 and again on pandas 2.2
 PYTHON ?= python3
 VENV ?= .venv
 VENV_PD2 ?= .venv-pd2
 DEMO_STORE ?= notebooks/.cellsync
+PORT ?= 5006
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install browser demo test test-fast bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,19 +23,25 @@ $(VENV_PD2)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The browser tests drive Debian's chromium (never `playwright install`, which downloads one).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium (the browser tests are skipped without it)"; fi; }
+
 demo: install
 	rm -rf $(DEMO_STORE)
 	$(VENV)/bin/cellsync replay notebooks/demo.ipynb --store $(DEMO_STORE)
 	$(VENV)/bin/cellsync show $(DEMO_STORE)
-	$(VENV)/bin/cellsync status $(DEMO_STORE)
+	$(VENV)/bin/cellsync serve $(DEMO_STORE) --port $(PORT)
 
-test: $(VENV)/.installed $(VENV_PD2)/.installed
+test: $(VENV)/.installed $(VENV_PD2)/.installed browser
 	$(VENV)/bin/python -m pytest -q
-	@echo "--- the same suite on pandas 2.2 (no copy-on-write: the content-hash fallback) ---"
-	$(VENV_PD2)/bin/python -m pytest -q -p no:cacheprovider
+	@echo "--- the tracker, store and explainers again on pandas 2.2 (no copy-on-write: the content-hash fallback) ---"
+	$(VENV_PD2)/bin/python -m pytest -q -p no:cacheprovider -m "not browser"
 
 test-fast: install
-	$(VENV)/bin/python -m pytest -q -m "not kernel and not slow"
+	$(VENV)/bin/python -m pytest -q -m "not kernel and not slow and not browser"
 
 bench: install
 	$(VENV)/bin/python bench/run.py

@@ -112,8 +112,11 @@ def _html(text: str = "", **kwargs) -> pn.pane.HTML:
 
 
 def _table(df: pd.DataFrame, **kwargs) -> pn.widgets.Tabulator:
+    """A read-only table. Tabulator renders cells as text but column *titles* as HTML, and
+    column names come from users' data: every title is escaped."""
     kwargs.setdefault("sizing_mode", "stretch_width")
     kwargs.setdefault("layout", "fit_data_stretch")
+    kwargs.setdefault("titles", {str(c): esc(c) for c in df.columns})
     return pn.widgets.Tabulator(df, disabled=True, show_index=False, **kwargs)
 
 
@@ -141,7 +144,6 @@ class Dashboard(pn.viewable.Viewer):
             formatters={"What happened": {"type": "textarea"}, "Changes": {"type": "textarea"}},
             widths={"#": "4%", "Cell": "22%", "What happened": "44%", "Changes": "18%", "Status": "5%", "Time": "7%"},
             height=360 if not self.compact else 260,
-            name="timeline",
         )
         self._timeline.param.watch(self._on_select, "selection")
         self._header = _html(sizing_mode="stretch_width")
@@ -281,14 +283,14 @@ class Dashboard(pn.viewable.Viewer):
     # --- segments ---------------------------------------------------------------------------
 
     def _segment_panel(self):
-        self._seg_frame = pn.widgets.Select(name="Frame", options=[], width=200)
-        self._seg_pick = pn.widgets.Select(name="Suggested or saved segment", options=[], width=320)
-        self._seg_text = pn.widgets.TextInput(name="…or type one", placeholder='e.g. age >= 80 and sex == "F"', width=360)
-        self._seg_columns = pn.widgets.MultiChoice(name="Distributions of", options=[], width=360)
+        self._seg_frame = pn.widgets.Select(label="Frame", options=[], width=200)
+        self._seg_pick = pn.widgets.Select(label="Suggested or saved segment", options=[], width=320)
+        self._seg_text = pn.widgets.TextInput(label="…or type one", placeholder='e.g. age >= 80 and sex == "F"', width=360)
+        self._seg_columns = pn.widgets.MultiChoice(label="Distributions of", options=[], width=360)
         self._seg_error = _html("", sizing_mode="stretch_width")
         self._seg_grid = pn.Column(sizing_mode="stretch_width")
-        self._seg_save = pn.widgets.Button(name="Save segment", button_type="primary", visible=not self.read_only)
-        self._seg_name = pn.widgets.TextInput(name="Name", placeholder="e.g. elderly", width=200, visible=not self.read_only)
+        self._seg_save = pn.widgets.Button(label="Save segment", color="primary", visible=not self.read_only)
+        self._seg_name = pn.widgets.TextInput(label="Name", placeholder="e.g. elderly", width=200, visible=not self.read_only)
         self._seg_frame.param.watch(lambda e: self._fill_segments(), "value")
         for w in (self._seg_pick, self._seg_text, self._seg_columns):
             w.param.watch(lambda e: self._show_grid(), "value")
@@ -324,8 +326,10 @@ class Dashboard(pn.viewable.Viewer):
             self._seg_pick.value = own[0] if own else next(iter(options.values()), None)
         versions = self._store.versions(frame=frame)
         columns = sorted({c.name for v in versions if v.profile for c in v.profile.columns})
-        if columns != list(self._seg_columns.options):
-            self._seg_columns.options = columns
+        # the choices widget renders its labels as HTML: escaped labels, raw values
+        options = {esc(c): c for c in columns}
+        if options != self._seg_columns.options:
+            self._seg_columns.options = options
         self._show_grid()
 
     def current_segment_text(self) -> str | None:
@@ -360,7 +364,7 @@ class Dashboard(pn.viewable.Viewer):
             })
         table = pd.DataFrame(rows)
         items = [_html(f"<b>{esc(grid.frame)}</b> · <span data-testid='segment-text'>{esc(grid.segment)}</span>")]
-        items.append(_table(table, height=min(420, 40 + 30 * len(table)), name="snapgrid",
+        items.append(_table(table, height=min(420, 40 + 30 * len(table)),
                             formatters={"Cell": {"type": "plaintext"}}))
         counts = [(i, c.segment_rows) for i, c in enumerate(grid.cells) if c.segment_rows is not None]
         if counts:
@@ -396,7 +400,7 @@ class Dashboard(pn.viewable.Viewer):
     # --- metrics ----------------------------------------------------------------------------
 
     def _metric_panel(self):
-        self._metric_pick = pn.widgets.Select(name="Metric", options=[], width=320)
+        self._metric_pick = pn.widgets.Select(label="Metric", options=[], width=320)
         self._metric_view = pn.Column(sizing_mode="stretch_width")
         self._metric_pick.param.watch(lambda e: self._show_metric(), "value")
         self._fill_metrics()
@@ -429,7 +433,7 @@ class Dashboard(pn.viewable.Viewer):
         if by_segment:
             table = pd.DataFrame([{"segment": m["segment"], name: m["value"], "rows": m["n"]} for m in by_segment]).sort_values(name)
             items.append(_html(f"<b>{esc(name)} by segment</b> (cell {esc(cells[last_cell].execution_count)}), lowest first"))
-            items.append(_table(table, height=min(360, 40 + 30 * len(table)), name="metric-segments"))
+            items.append(_table(table, height=min(360, 40 + 30 * len(table))))
         self._metric_view.objects = items or [_html("<p class='cs-muted'>No values.</p>")]
 
 
@@ -446,11 +450,11 @@ class FrameCard(pn.viewable.Viewer):
         ids = [v.id for v in self._versions]
         self.index = ids.index(version_id) if version_id in ids else len(ids) - 1
         self._entry_of_version = entry_of_version
-        self._prev = pn.widgets.Button(name="◀ previous version", width=150)
-        self._next = pn.widgets.Button(name="next version ▶", width=150)
+        self._prev = pn.widgets.Button(label="◀ previous version", width=150)
+        self._next = pn.widgets.Button(label="next version ▶", width=150)
         self._prev.on_click(lambda e: self._step(-1))
         self._next.on_click(lambda e: self._step(1))
-        self._column = pn.widgets.Select(name="Column", options=[], width=220)
+        self._column = pn.widgets.Select(label="Column", options=[], width=220)
         self._column.param.watch(lambda e: self._draw_histogram(), "value")
         self._hist = pn.Column(sizing_mode="stretch_width")
         self._body = pn.Column(sizing_mode="stretch_width")
@@ -499,7 +503,7 @@ class FrameCard(pn.viewable.Viewer):
                 "missing before": c.missing_before, "missing after": c.missing_after,
                 "shift": None if c.shift is None else round(c.shift, 3), "shift measure": c.shift_metric or "",
             } for c in d.columns])
-            parts.append(_table(table, height=min(300, 40 + 30 * len(table)), name=f"changes-{self._frame}"))
+            parts.append(_table(table, height=min(300, 40 + 30 * len(table))))
         if v.profile is not None:
             names = [c.name for c in v.profile.columns if c.histogram is not None or c.top_values]
             changed = [c.column for c in (d.columns if d else ()) if c.values_changed or c.missing_before != c.missing_after]
@@ -523,7 +527,7 @@ class FrameCard(pn.viewable.Viewer):
         rows = rows.reset_index()
         rows.columns = [str(c) for c in rows.columns]
         return pn.Column(_html(f"<b>Rows removed</b> (first {len(rows)} of {v.diff.rows_removed:,})"),
-                         _table(rows.astype(str), height=240, name=f"removed-{self._frame}"), sizing_mode="stretch_width")
+                         _table(rows.astype(str), height=240), sizing_mode="stretch_width")
 
     def _draw_histogram(self) -> None:
         v = self._versions[self.index]

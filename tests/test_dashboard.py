@@ -1,0 +1,291 @@
+"""The dashboard in headless Chromium (Debian's chromium, driven by Playwright) against a real
+`cellsync serve` on a store made by replaying the bundled notebook."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cellsync
+from cellsync.replay import replay_notebook
+from conftest import ROOT, recorded, run
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|localhost)(:\d+)?/|blob:|data:|about:|file://)")
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("chromium is not installed: `make test` installs it (apt-get install chromium)")
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    store = tmp_path_factory.mktemp("dash") / "store"
+    replay_notebook(ROOT / "notebooks" / "demo.ipynb", store)
+    return store
+
+
+def start_server(store, *args):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cellsync.cli", "serve", str(store), "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    line = proc.stdout.readline()
+    m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+    if not m:
+        proc.kill()
+        raise RuntimeError(f"cellsync serve did not start: {line}{proc.stdout.read()}")
+    return proc, m.group(1)
+
+
+@pytest.fixture(scope="module")
+def server(demo_store):
+    proc, url = start_server(demo_store)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A page that records every request and every JavaScript dialog (an XSS would open one)."""
+
+    def __init__(self, browser, url=None, **ctx):
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, **ctx)
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        if url:
+            self.page.goto(url)
+            self.page.wait_for_selector(".tabulator-row", timeout=30_000)
+
+    def external(self):
+        return [u for u in self.requests if not LOCAL.match(u)]
+
+    def shot(self, name):
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def tab(self, name):
+        self.page.locator(".bk-tab", has_text=name).click()
+        self.page.wait_for_timeout(300)
+
+    def close(self):
+        self.context.close()
+
+
+def expected_dropna():
+    """The demo's cleaning, in plain pandas: rows before and removed by the dropna cell."""
+    df = pd.read_csv(ROOT / "notebooks" / "data" / "patients.csv")
+    df = df.rename(columns={"bmi_value": "bmi"}).drop(columns=["notes"]).drop_duplicates()
+    return len(df), int(df["income"].isna().sum()), int((df.age >= 80).sum()), int((df.age >= 80).sum() - (df.dropna(subset=["income"]).age >= 80).sum())
+
+
+def test_timeline_matches_the_store(browser, server, demo_store):
+    p = Page(browser, server)
+    cells = cellsync.open_store(demo_store).timeline()
+    header = p.page.locator("text=/\\d+ cells/").first.inner_text()
+    assert f"{len(cells)} cells" in header
+    holder = p.page.locator(".tabulator-tableholder").first
+    holder.evaluate("e => e.scrollTop = e.scrollHeight")
+    from cellsync.ui import first_line
+
+    last = p.page.locator(".tabulator-row", has_text=first_line(cells[-1]["code"], 200)[:30]).first
+    last.wait_for(timeout=5_000)
+    assert last.locator(".tabulator-cell[tabulator-field='#']").inner_text() == str(cells[-1]["execution_count"])
+    p.shot("timeline")
+    assert p.external() == [] and p.dialogs == []
+    p.close()
+
+
+def test_clicking_a_cell_shows_its_numbers_and_a_histogram(browser, server):
+    before, removed, old_before, old_removed = expected_dropna()
+    p = Page(browser, server)
+    p.page.locator(".tabulator-row", has_text="dropna").first.click()
+    view = p.page.locator(f"text=removed {removed:,} of {before:,} rows").first
+    view.wait_for(timeout=10_000)
+    flag = p.page.locator(f"text=/80 and over in patients: {old_removed} of {old_before} removed/").first
+    flag.wait_for(timeout=5_000)
+    p.page.locator("canvas:visible").first.wait_for(timeout=10_000)
+    assert p.page.locator("text=Rows removed").count() >= 1
+    p.shot("cell-view")
+    assert p.external() == [] and p.dialogs == []
+    p.close()
+
+
+def test_typing_a_segment_updates_the_grid_and_bad_text_says_why(browser, server, demo_store):
+    p = Page(browser, server)
+    p.tab("Segments")
+    box = p.page.locator("input[placeholder^='e.g. age']")
+    box.fill("region == \"north\"")
+    box.press("Enter")
+    p.page.locator("[data-testid=segment-text]", has_text='region == "north"').first.wait_for(timeout=10_000)
+    raw = pd.read_csv(ROOT / "notebooks" / "data" / "patients.csv")
+    north = str(int((raw.region == "north").sum()))
+    p.page.locator(".tabulator-cell", has_text=north).first.wait_for(timeout=10_000)
+    grid_rows = p.page.locator(".tabulator-row", has_text="patients").count()
+    assert grid_rows >= 1
+    p.shot("segments")
+    box.fill("agee >= 80")
+    box.press("Enter")
+    p.page.locator("[data-testid=segment-error]", has_text="did you mean 'age'").first.wait_for(timeout=10_000)
+    assert p.external() == [] and p.dialogs == []
+    p.close()
+
+
+def test_metrics_tab(browser, server):
+    p = Page(browser, server)
+    p.tab("Metrics")
+    p.page.locator("canvas:visible").first.wait_for(timeout=10_000)
+    p.shot("metrics")
+    p.close()
+
+
+def test_read_only_has_no_writing_inputs_and_writes_nothing(browser, demo_store):
+    db = demo_store / "cellsync.db"
+    before = (db.stat().st_mtime_ns, db.stat().st_size, sorted(x.name for x in demo_store.iterdir()))
+    proc, url = start_server(demo_store, "--read-only")
+    try:
+        p = Page(browser, url)
+        assert p.page.locator("text=read-only").count() >= 1
+        p.tab("Segments")
+        assert p.page.locator("button", has_text="Save segment").count() == 0
+        box = p.page.locator("input[placeholder^='e.g. age']")
+        box.fill("age >= 50")
+        box.press("Enter")
+        p.page.wait_for_timeout(1000)
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert (db.stat().st_mtime_ns, db.stat().st_size, sorted(x.name for x in demo_store.iterdir())) == before
+
+
+def test_the_dashboard_object_cannot_write_in_read_only_mode(demo_store):
+    import sqlite3
+
+    from cellsync.ui import Dashboard
+
+    d = Dashboard(store=str(demo_store), read_only=True)
+    count = len(cellsync.open_store(demo_store).segments())
+    d._seg_text.value = "age >= 33"
+    d._save_segment()  # what a hand-crafted message could at most trigger
+    assert len(cellsync.open_store(demo_store).segments()) == count
+    with pytest.raises(sqlite3.OperationalError):
+        d._store.db.execute("insert into segments (frame, name, text, spec, source) values ('', 'x', 'x', '{}', 'user')")
+
+
+def test_export_opens_from_disk_with_no_network(browser, demo_store, tmp_path):
+    from click.testing import CliRunner
+
+    from cellsync.cli import main
+
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(main, ["export", str(demo_store), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    p = Page(browser)
+    p.context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort())
+    p.page.goto(out.as_uri())
+    p.page.locator("text=Flags").first.wait_for(timeout=10_000)
+    p.page.locator("text=80 and over").first.wait_for(timeout=5_000)
+    p.page.locator("canvas:visible").first.wait_for(timeout=10_000)
+    assert [u for u in p.requests if not u.startswith(("file://", "data:", "blob:"))] == []
+    p.shot("export")
+    p.close()
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_user_strings_stay_text_everywhere(browser, shell, tmp_path):
+    run(shell, f"import cellsync\ndf = pd.DataFrame({{'{XSS}': [1, 2, 3, None], 'b': ['<script>alert(2)</script>', 'x', 'y', 'z']}})")
+    run(shell, f"cellsync.segment('{XSS}', '`{XSS}` >= 2')")
+    run(shell, "df = df.dropna()")
+    store = recorded(shell).path
+    proc, url = start_server(store)
+    try:
+        p = Page(browser, url)
+        p.page.locator(".tabulator-row", has_text="dropna").first.click()
+        p.page.locator(f"text={XSS}").first.wait_for(timeout=10_000)
+        p.tab("Segments")
+        p.page.wait_for_timeout(1500)
+        p.shot("xss")
+        assert p.dialogs == []
+        assert p.page.locator("img[src='x']").count() == 0
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    from cellsync.ui import export
+
+    out = export(store, tmp_path / "x.html")
+    text = out.read_text()
+    assert XSS not in text.replace("&lt;", "<") or "&lt;img src=x onerror=alert(1)&gt;" in text
+    p = Page(browser)
+    p.page.goto(out.as_uri())
+    p.page.wait_for_timeout(1500)
+    assert p.dialogs == [] and p.page.locator("img[src='x']").count() == 0
+    p.close()
+
+
+def test_new_cells_appear_without_a_reload(browser, shell):
+    run(shell, "live = pd.DataFrame({'a': range(5)})")
+    store = recorded(shell).path
+    proc, url = start_server(store)
+    try:
+        p = Page(browser, url)
+        p.page.locator(".tabulator-row").first.click()
+        p.page.evaluate("window.__marker = 42")  # survives only if the page is not reloaded
+        run(shell, "live = live[live.a > 1]")
+        cellsync.flush(10)
+        started = time.monotonic()
+        p.page.locator(".tabulator-row", has_text="live = live[live.a > 1]").first.wait_for(timeout=10_000)
+        appeared = time.monotonic() - started
+        assert p.page.evaluate("window.__marker") == 42
+        assert p.page.locator(".tabulator-row.tabulator-selected").count() == 1  # selection kept
+        print(f"new cell appeared {appeared:.2f} s after it was in the store")
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_errors_are_one_line():
+    from click.testing import CliRunner
+
+    from cellsync.cli import main
+
+    res = CliRunner().invoke(main, ["serve", "/nonexistent/store"])
+    assert res.exit_code == 1 and res.output.strip() == "Error: no CellSync store at /nonexistent/store"
+
+
+def test_non_local_address_needs_auth(demo_store):
+    from click.testing import CliRunner
+
+    from cellsync.cli import main
+
+    res = CliRunner().invoke(main, ["serve", str(demo_store), "--address", "0.0.0.0"])
+    assert res.exit_code == 1 and "without authentication" in res.output
