@@ -142,6 +142,89 @@ def ask(question: str, store=None, model: str | None = None):
     return _ask(st, question, model or settings.explain_model)
 
 
+def _store_path(store):
+    if store is not None:
+        return store.path if hasattr(store, "path") else store
+    tracker = _tracker_or_none()
+    if tracker is None:
+        raise CellsyncError("give a store (store=path) or run %load_ext cellsync")
+    tracker.flush(30)
+    return tracker.store_path
+
+
+def _writer(store):
+    from .store import Store
+
+    return Store(_store_path(store))
+
+
+def feedback(status: str | None = "open", store=None) -> pd.DataFrame:
+    """Threads experts started (open ones by default), newest activity first, one row each."""
+    from . import chat
+
+    st = open_store(_store_path(store))
+    try:
+        rows = []
+        for t in chat.threads(st, status=status):
+            msgs = chat.messages(st, t.id)
+            last = msgs[-1] if msgs else None
+            rows.append({
+                "thread": t.id, "about": t.anchor, "status": t.status, "messages": len(msgs),
+                "last author": last.author if last else None, "last message": last.text if last else None,
+                "when": last.created_at if last else t.created_at,
+            })
+        return pd.DataFrame(rows, columns=["thread", "about", "status", "messages", "last author", "last message", "when"])
+    finally:
+        st.close()
+
+
+def comment(text: str, cell: int | None = None, frame: str | None = None, column: str | None = None,
+            segment: str | None = None, store=None):
+    """Start a thread from the notebook, about cell N (execution count) and optionally a frame,
+    column or segment. Returns the thread id."""
+    from . import chat
+
+    try:
+        st = _writer(store)
+        try:
+            return chat.start_thread(st, text, author=settings.user_name or chat.default_name(), role="data_scientist",
+                                     execution_count=cell, frame=frame, column=column, segment=segment).id
+        finally:
+            st.close()
+    except CellsyncError as exc:
+        return _report(exc)
+
+
+def reply(thread_id: str, text: str, store=None):
+    """Answer a thread (as the data scientist). `@assistant …` asks the assistant instead."""
+    from . import chat
+
+    try:
+        st = _writer(store)
+        try:
+            msg = chat.post(st, thread_id, text, author=settings.user_name or chat.default_name(), role="data_scientist")
+            chat.answer_if_asked(st, thread_id, text)
+            return msg.id
+        finally:
+            st.close()
+    except CellsyncError as exc:
+        return _report(exc)
+
+
+def resolve(thread_id: str, store=None, reopen: bool = False):
+    """Mark a thread resolved (or open again with reopen=True)."""
+    from . import chat
+
+    try:
+        st = _writer(store)
+        try:
+            chat.set_status(st, thread_id, "open" if reopen else "resolved", settings.user_name or chat.default_name())
+        finally:
+            st.close()
+    except CellsyncError as exc:
+        return _report(exc)
+
+
 def status() -> dict:
     """What `%cellsync status` shows, as a dict."""
     from .extension import current_tracker
@@ -154,6 +237,10 @@ def status() -> dict:
 
 __all__ = [
     "ask",
+    "comment",
+    "feedback",
+    "reply",
+    "resolve",
     "CellsyncError",
     "CellsyncWarning",
     "flush",

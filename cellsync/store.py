@@ -193,6 +193,34 @@ def m003_explanations(db: sqlite_utils.Database) -> None:
     db["explanations"].create_index(["cache_key"])
 
 
+@migrations()
+def m004_chat(db: sqlite_utils.Database) -> None:
+    db["threads"].create(
+        {
+            "id": str,
+            "cell": int,  # store id of the cell the thread is about (None: the notebook)
+            "execution_count": int,
+            "frame": str,
+            "column": str,
+            "segment": str,
+            "status": str,  # open | resolved
+            "created_at": str,
+            "created_by": str,
+            "resolved_at": str,
+            "resolved_by": str,
+        },
+        pk="id",
+    )
+    db["threads"].create_index(["cell"])
+    db["threads"].create_index(["status"])
+    db["messages"].create(
+        {"id": str, "thread_id": str, "author": str, "role": str, "text": str, "created_at": str},
+        pk="id",
+        foreign_keys=[("thread_id", "threads", "id")],
+    )
+    db["messages"].create_index(["thread_id"])
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -257,7 +285,9 @@ class Store:
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")
             self.db = sqlite_utils.Database(conn)
-            self._check_schema()
+            # an older store (fewer migrations) is read as it is: what it lacks reads as empty
+            self._check_schema(allow_pending=True)
+            self._tables = set(self.db.table_names())
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupt(f"{self.db_path} is not a readable CellSync store: {exc}") from None
 
@@ -274,15 +304,19 @@ class Store:
             self._check_schema(allow_pending=True)
             with self._writing():
                 migrations.apply(self.db)
+            self._tables = set(self.db.table_names())
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupt(f"{self.db_path} is not a usable CellSync store: {exc}") from None
         except OSError as exc:
             raise StoreError(f"cannot create a store at {self.path}: {exc}") from None
 
+    def has(self, table: str) -> bool:
+        return table in self._tables
+
     def _check_schema(self, allow_pending: bool = False) -> None:
         known = {m.name for m in migrations._migrations}
         table_names = set(self.db.table_names())
-        if not table_names and allow_pending:
+        if not table_names and allow_pending and not self.read_only:
             return  # a brand-new file
         if migrations.migrations_table not in table_names:
             raise StoreCorrupt(f"{self.db_path} is an SQLite file but not a CellSync store")
@@ -450,7 +484,8 @@ class Store:
             for r in self.db["cells"].rows_where(where, args, order_by="id")
         ]
 
-    def versions(self, frame: str | None = None, cell: int | None = None) -> list[Version]:
+    def versions(self, frame: str | None = None, cell: int | None = None, profiles: bool = True) -> list[Version]:
+        """Versions in run order; `profiles=False` skips parsing the (large) profiles."""
         clauses, args = [], []
         if frame is not None:
             clauses.append("frame = ?")
@@ -459,7 +494,10 @@ class Store:
             clauses.append("cell = ?")
             args.append(cell)
         where = " and ".join(clauses) or None
-        return [self._version(r) for r in self.db["versions"].rows_where(where, args, order_by="rowid")]
+        rows = self.db["versions"].rows_where(where, args, order_by="rowid")
+        if not profiles:
+            rows = ({**r, "profile": None} for r in rows)
+        return [self._version(r) for r in rows]
 
     def version(self, version_id: str) -> Version:
         rows = list(self.db["versions"].rows_where("id = ?", [version_id]))
@@ -474,7 +512,7 @@ class Store:
         """Segments for a frame (its own and those for any frame), or all when frame is None."""
         from .segments import Segment
 
-        if "segments" not in self.db.table_names():
+        if not self.has("segments"):
             return []
         if frame is None:
             rows = self.db["segments"].rows_where(order_by="id")
@@ -486,6 +524,8 @@ class Store:
         ]
 
     def impacts(self, cell: int | None = None, frame: str | None = None, segment: str | None = None) -> list[dict]:
+        if not self.has("impacts"):
+            return []
         clauses, args = [], []
         for col, val in (("cell", cell), ("frame", frame), ("segment", segment)):
             if val is not None:
@@ -500,6 +540,8 @@ class Store:
         return out
 
     def metrics(self, cell: int | None = None, name: str | None = None) -> list[dict]:
+        if not self.has("metrics"):
+            return []
         clauses, args = [], []
         for col, val in (("cell", cell), ("name", name)):
             if val is not None:
@@ -508,6 +550,8 @@ class Store:
         return list(self.db["metrics"].rows_where(" and ".join(clauses) or None, args, order_by="id"))
 
     def models(self, cell: int | None = None) -> list[dict]:
+        if not self.has("models"):
+            return []
         rows = self.db["models"].rows_where("cell = ?" if cell is not None else None, [cell] if cell is not None else [], order_by="id")
         return [{**r, "params": json.loads(r["params"] or "{}"), "fitted": bool(r["fitted"])} for r in rows]
 
@@ -525,7 +569,7 @@ class Store:
 
     def explanations(self) -> dict[int, dict]:
         """The current (newest) explanation of every cell that has one."""
-        if "explanations" not in self.db.table_names():
+        if not self.has("explanations"):
             return {}
         out: dict[int, dict] = {}
         for r in self.db["explanations"].rows_where(order_by="id"):
@@ -535,6 +579,8 @@ class Store:
         return out
 
     def cached_explanation(self, cache_key: str) -> dict | None:
+        if not self.has("explanations"):
+            return None
         rows = list(self.db["explanations"].rows_where("cache_key = ?", [cache_key], order_by="id desc", limit=1))
         if not rows:
             return None
@@ -616,7 +662,7 @@ class Store:
     def timeline(self) -> list[dict]:
         """Cells in run order, each with the frames it changed: what `cellsync show` prints."""
         by_cell: dict[int, list[Version]] = {}
-        for v in self.versions():
+        for v in self.versions(profiles=False):
             by_cell.setdefault(v.cell, []).append(v)
         impacts_by_cell: dict[int, list[dict]] = {}
         for imp in self.impacts():

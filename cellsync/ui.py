@@ -32,6 +32,9 @@ CSS = """
 .cs-badge { display: inline-block; padding: 1px 6px; margin: 0 4px 2px 0; border-radius: 9px;
             background: #eef2f6; font-size: 12px; }
 .cs-badge.flag { background: #fee4e2; color: #b42318; }
+.cs-message { margin: 4px 0; }
+.cs-message[data-role=assistant] { background: #f5f8ff; padding: 2px 6px; border-radius: 6px; }
+.cs-message p { margin: 2px 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
 _HV_READY = False
@@ -86,6 +89,9 @@ def badges(entry: dict) -> list[tuple[str, bool]]:
     flags = [s for s in entry.get("segments", []) if s.get("flagged")]
     if flags:
         out.append((f"⚑ {len(flags)} segment flag{'s' if len(flags) > 1 else ''}", True))
+    if entry.get("open_threads"):
+        n = entry["open_threads"]
+        out.append((f"{n} open comment{'s' if n > 1 else ''}", False))
     return out
 
 
@@ -147,6 +153,9 @@ class Dashboard(pn.viewable.Viewer):
         )
         self._timeline.param.watch(self._on_select, "selection")
         self._header = _html(sizing_mode="stretch_width")
+        self._name = pn.widgets.TextInput(label="Your name", value="expert", width=180, visible=not self.read_only)
+        self._discussion: Discussion | None = None
+        self._feedback = pn.Column(sizing_mode="stretch_width")
         self._cell_view = pn.Column(_html("<p class='cs-muted'>Click a cell in the timeline to see what it did.</p>"),
                                     sizing_mode="stretch_width")
         self._segments = self._segment_panel()
@@ -163,29 +172,69 @@ class Dashboard(pn.viewable.Viewer):
             ("Timeline", pn.Column(self._timeline, self._cell_view, sizing_mode="stretch_width")),
             ("Segments", self._segments),
             ("Metrics", self._metrics),
+            ("Feedback", self._feedback),
             dynamic=False,
             sizing_mode="stretch_width",
         )
-        return pn.Column(self._header, body, sizing_mode="stretch_width", stylesheets=[CSS])
+        top = pn.Row(self._header, self._name, sizing_mode="stretch_width")
+        return pn.Column(top, body, sizing_mode="stretch_width", stylesheets=[CSS])
+
+    def user(self) -> str:
+        """Who is writing: the server's authenticated user, else the name typed on the page."""
+        return pn.state.user or (self._name.value or "").strip() or "expert"
 
     # --- data -------------------------------------------------------------------------------
 
     def _data_version(self):
+        """Cheap signatures of what can change: cells and summaries, and the chat."""
+        db = self._store.db
         try:
-            return (self._store.db.execute("PRAGMA data_version").fetchone()[0],
-                    self._store.db.execute("select count(*), max(id) from cells").fetchone(),
-                    self._store.db.execute("select count(*), max(id) from explanations").fetchone())
+            data = (db.execute("select count(*), max(id) from cells").fetchone(),
+                    db.execute("select count(*), max(id) from explanations").fetchone() if self._store.has("explanations") else None)
+            chat = (db.execute("select count(*), max(rowid) from messages").fetchone(),
+                    db.execute("select count(*), sum(status = 'open') from threads").fetchone()) if self._store.has("threads") else None
+            return data, chat
         except Exception:
             return None
 
     def _poll(self):
+        # PRAGMA data_version moves on every commit by another connection: the cheap test
+        marker = self._store.db.execute("PRAGMA data_version").fetchone()[0]
+        if marker == getattr(self, "_marker", None):
+            return
+        self._marker = marker
         version = self._data_version()
-        if version != self._version:
+        if version is None or self._version is None or version[0] != self._version[0]:
             self._refresh()
+        elif version[1] != self._version[1]:
+            self._version = version
+            self._refresh_chat()
+
+    def _refresh_chat(self) -> None:
+        """Only messages changed: comment badges, the feedback list, the open discussion."""
+        from . import chat
+
+        counts = chat.open_counts(self._store)
+        for e in self._entries:
+            e["open_threads"] = counts.get(e["id"], 0)
+        frame = timeline_frame(self._entries)
+        current = self._timeline.value.reset_index(drop=True)
+        if len(frame) == len(current):
+            changed = frame["Changes"] != current["Changes"]
+            if changed.any():
+                self._timeline.patch({"Changes": [(int(i), frame.at[i, "Changes"]) for i in changed[changed].index]})
+        self._refresh_feedback()
+        if self._discussion is not None:
+            self._discussion.refresh()
 
     def _refresh(self, initial: bool = False) -> None:
+        from . import chat
+
         self._version = self._data_version()
         entries = self._store.timeline()
+        counts = chat.open_counts(self._store)
+        for e in entries:
+            e["open_threads"] = counts.get(e["id"], 0)
         known = {e["id"] for e in self._entries}
         self._entries = entries
         self._by_id = {e["id"]: e for e in entries}
@@ -197,7 +246,8 @@ class Dashboard(pn.viewable.Viewer):
             old = frame[frame["id"].isin(known)].reset_index(drop=True)
             current = self._timeline.value
             if len(old) == len(current) and not old.equals(current.reset_index(drop=True)):
-                # summaries arrive after their cell: patch in place, keeping selection and scroll
+                # summaries and comment counts arrive after their cell: patch in place, keeping
+                # selection and scroll
                 changed = (old != current.reset_index(drop=True)).any(axis=1)
                 self._timeline.patch({col: [(int(i), old.at[i, col]) for i in changed[changed].index]
                                       for col in ("What happened", "Changes")})
@@ -213,6 +263,27 @@ class Dashboard(pn.viewable.Viewer):
         )
         if not initial:
             self._refresh_frames_choice()
+        self._refresh_feedback()
+        if self._discussion is not None:
+            self._discussion.refresh()
+
+    def _refresh_feedback(self) -> None:
+        from . import chat
+
+        threads = chat.threads(self._store, status="open")
+        if not threads:
+            self._feedback.objects = [_html("<p class='cs-muted'>No open threads.</p>")]
+            return
+        rows = []
+        for t in threads:
+            msgs = chat.messages(self._store, t.id)
+            rows.append({"id": t.cell, "About": t.anchor, "Messages": len(msgs),
+                         "Last": f"{msgs[-1].author}: {msgs[-1].text[:120]}" if msgs else "",
+                         "When": (msgs[-1].created_at if msgs else t.created_at)[11:19]})
+        table = _table(pd.DataFrame(rows), hidden_columns=["id"], selectable=1, height=min(400, 40 + 30 * len(rows)))
+        table.param.watch(lambda e, t=table: e.new and t.value.iloc[e.new[0]]["id"] is not None
+                          and self.select_cell(int(t.value.iloc[e.new[0]]["id"])), "selection")
+        self._feedback.objects = [_html(f"<b>{len(rows)} open thread{'s' if len(rows) != 1 else ''}</b>, newest first"), table]
 
     # --- timeline and cell view ---------------------------------------------------------------
 
@@ -263,6 +334,8 @@ class Dashboard(pn.viewable.Viewer):
                                  title="Step by step", collapsed=True, sizing_mode="stretch_width"))
         items.append(pn.Card(_html(highlight(entry["code"]), sizing_mode="stretch_width"),
                              title="Code", collapsed=True, sizing_mode="stretch_width"))
+        self._discussion = Discussion(self, entry)
+        items.append(self._discussion)
         for f in entry["frames"]:
             items.append(FrameCard(self._store, f["name"], f["version"], self._entry_of_version))
         metrics = [m for m in entry.get("metrics", [])]
@@ -437,6 +510,116 @@ class Dashboard(pn.viewable.Viewer):
         self._metric_view.objects = items or [_html("<p class='cs-muted'>No values.</p>")]
 
 
+def render_markdown(text: str) -> str:
+    """Markdown without raw HTML: `<script>` and `onerror=` stay text; unsafe links are refused."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).render(text or "")
+
+
+class Discussion(pn.viewable.Viewer):
+    """The threads about one cell: messages, replies, resolve/reopen, and a new comment box."""
+
+    def __init__(self, dashboard: "Dashboard", entry: dict, **params):
+        super().__init__(**params)
+        self._dash = dashboard
+        self._entry = entry
+        self._body = pn.Column(sizing_mode="stretch_width")
+        self._signature = None
+        self.refresh()
+
+    def __panel__(self):
+        return pn.Card(self._body, title="Discussion", collapsed=False, sizing_mode="stretch_width")
+
+    def refresh(self) -> None:
+        from . import chat
+
+        st = self._dash._store
+        threads = chat.threads(st, cell=self._entry["id"])
+        msgs = {t.id: chat.messages(st, t.id) for t in threads}
+        signature = [(t.id, t.status, len(msgs[t.id])) for t in threads]
+        if signature == self._signature:
+            return  # nothing new: keep what the user is typing
+        self._signature = signature
+        items = []
+        for t in threads:
+            items.append(self._thread_view(t, msgs[t.id]))
+        if not threads:
+            items.append(_html("<p class='cs-muted'>No comments on this cell yet.</p>"))
+        if not self._dash.read_only:
+            box = pn.widgets.TextAreaInput(placeholder="Comment on this cell (Markdown; @assistant asks a question)",
+                                           rows=2, sizing_mode="stretch_width")
+            columns = ["(whole cell)"] + sorted({c for f in self._entry["frames"] for c in (f.get("values_changed") or {})}
+                                                | {c for f in self._entry["frames"] for c in (f.get("columns_added") or [])})
+            about = pn.widgets.Select(options={esc(c): c for c in columns}, width=200)
+            send = pn.widgets.Button(label="Comment", color="primary")
+            send.on_click(lambda e: self._start(box, about))
+            items.append(pn.Row(box, about, send, sizing_mode="stretch_width"))
+        self._body.objects = items
+
+    def _thread_view(self, t, msgs) -> pn.Column:
+        head = f"<div class='cs-muted'>About {esc(t.anchor)} · {esc(t.status)}</div>"
+        parts: list = [_html(head)]
+        for m in msgs:
+            who = "assistant" if m.role == "assistant" else f"{esc(m.author)} ({esc(m.role.replace('_', ' '))})"
+            parts.append(_html(
+                f"<div class='cs-message' data-role='{esc(m.role)}'><b>{who}</b> <span class='cs-muted'>{esc(m.created_at[11:19])}</span>"
+                f"{render_markdown(m.text)}</div>", sizing_mode="stretch_width"))
+            if m.role == "assistant":
+                for n in sorted(set(re.findall(r"\[cell (\d+)\]", m.text)), key=int):
+                    target = next((e for e in reversed(self._dash._entries) if e["execution_count"] == int(n)), None)
+                    if target is not None:
+                        b = pn.widgets.Button(label=f"Open cell {n}", width=120)
+                        b.on_click(lambda e, cid=target["id"]: self._dash.select_cell(cid))
+                        parts.append(b)
+        if not self._dash.read_only:
+            box = pn.widgets.TextAreaInput(placeholder="Reply", rows=1, sizing_mode="stretch_width")
+            send = pn.widgets.Button(label="Send", color="primary")
+            send.on_click(lambda e, tid=t.id: self._reply(tid, box))
+            toggle = pn.widgets.Button(label="Resolve" if t.status == "open" else "Reopen")
+            toggle.on_click(lambda e, tid=t.id, st=t.status: self._toggle(tid, st))
+            parts.append(pn.Row(box, send, toggle, sizing_mode="stretch_width"))
+        return pn.Column(*parts, sizing_mode="stretch_width", styles={"border-left": "3px solid #d0d5dd", "padding-left": "8px"})
+
+    def _write(self, action) -> None:
+        from . import chat
+
+        if self._dash.read_only:
+            return  # no inputs in this mode, and the page's store is read-only
+        writer = Store(self._dash.store)
+        try:
+            action(chat, writer)
+        except CellsyncError as exc:
+            self._body.objects = [*self._body.objects, _html(f"<div class='cs-error'>{esc(exc)}</div>")]
+            return
+        finally:
+            writer.close()
+        self._signature = None
+        self.refresh()
+
+    def _start(self, box, about) -> None:
+        text = box.value_input or box.value
+        column = about.value if about.value != "(whole cell)" else None
+
+        def act(chat, st):
+            t = chat.start_thread(st, text, self._dash.user(), "expert", cell=self._entry["id"], column=column)
+            chat.answer_if_asked(st, t.id, text)
+
+        self._write(act)
+
+    def _reply(self, thread_id, box) -> None:
+        text = box.value_input or box.value
+
+        def act(chat, st):
+            chat.post(st, thread_id, text, self._dash.user(), "expert")
+            chat.answer_if_asked(st, thread_id, text)
+
+        self._write(act)
+
+    def _toggle(self, thread_id, status) -> None:
+        self._write(lambda chat, st: chat.set_status(st, thread_id, "resolved" if status == "open" else "open", self._dash.user()))
+
+
 class FrameCard(pn.viewable.Viewer):
     """One frame's change in a cell, with previous/next version navigation."""
 
@@ -595,6 +778,8 @@ def serve(store: str | Path, port: int = 5006, address: str = "127.0.0.1", read_
             f"refusing to serve on {address} without authentication: give --basic-auth FILE, "
             "or --allow-unauthenticated if this network is trusted"
         )
+    if not read_only:
+        Store(store).close()  # bring an older store's schema up to date (read-only never writes)
     pn.extension("tabulator", design="native")
     store = str(Path(store).resolve())
 

@@ -289,3 +289,79 @@ def test_non_local_address_needs_auth(demo_store):
 
     res = CliRunner().invoke(main, ["serve", str(demo_store), "--address", "0.0.0.0"])
     assert res.exit_code == 1 and "without authentication" in res.output
+
+
+@pytest.fixture
+def chat_store(demo_store, tmp_path):
+    path = tmp_path / "chat-store"
+    shutil.copytree(demo_store, path)
+    return path
+
+
+def test_two_browsers_and_the_notebook_talk(browser, chat_store):
+    from cellsync import chat
+
+    proc, url = start_server(chat_store)
+    try:
+        expert, scientist = Page(browser, url), Page(browser, url)
+        for p in (expert, scientist):
+            p.page.locator(".tabulator-row", has_text="dropna").first.click()
+            p.page.locator("text=Discussion").first.wait_for(timeout=10_000)
+        box = expert.page.locator("textarea[placeholder^='Comment on this cell']")
+        box.fill("Why are so many **elderly** patients removed? <img src=x onerror=alert(1)>")
+        expert.page.locator("button", has_text="Comment").click()
+        scientist.page.locator(".cs-message", has_text="elderly").first.wait_for(timeout=10_000)
+        # ... and in the notebook's view of the store
+        table = cellsync.feedback(store=chat_store)
+        assert len(table) == 1 and "elderly" in table.loc[0, "last message"]
+        cell_count = next(e["execution_count"] for e in cellsync.open_store(chat_store).timeline() if "dropna" in e["code"])
+        assert table.loc[0, "about"] == f"cell {cell_count}"
+        # a reply from the notebook side appears in both browsers without a reload
+        cellsync.reply(table.loc[0, "thread"], "Income was missing mostly for them; I will impute instead.", store=chat_store)
+        for p in (expert, scientist):
+            p.page.locator(".cs-message", has_text="impute instead").first.wait_for(timeout=10_000)
+        # the assistant answers with a cell citation that opens the cell
+        expert.page.locator("textarea[placeholder='Reply']").first.fill("@assistant what did this cell do?")
+        expert.page.locator("button", has_text="Send").first.click()
+        answer = expert.page.locator(".cs-message[data-role=assistant]").first
+        answer.wait_for(timeout=10_000)
+        assert f"[cell {cell_count}]" in answer.inner_text()
+        assert expert.page.locator("button", has_text=f"Open cell {cell_count}").count() >= 1
+        expert.shot("discussion")
+        # resolve from the browser
+        expert.page.locator("button", has_text="Resolve").first.click()
+        deadline = time.monotonic() + 10
+        while not cellsync.feedback(store=chat_store).empty and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert cellsync.feedback(store=chat_store).empty
+        thread = chat.threads(cellsync.open_store(chat_store))[0]
+        assert thread.status == "resolved" and thread.resolved_by == "expert"
+        assert expert.dialogs == [] and scientist.dialogs == []
+        assert expert.page.locator("img[src='x']").count() == 0
+        assert expert.external() == [] and scientist.external() == []
+        expert.close()
+        scientist.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_read_only_shows_threads_without_inputs(browser, chat_store):
+    from cellsync import chat
+    from cellsync.store import Store
+
+    st = Store(chat_store)
+    cell = next(e for e in st.timeline() if "dropna" in e["code"])
+    chat.start_thread(st, "A question from the clinic", "ann", "expert", cell=cell["id"])
+    st.close()
+    proc, url = start_server(chat_store, "--read-only")
+    try:
+        p = Page(browser, url)
+        p.page.locator(".tabulator-row", has_text="dropna").first.click()
+        p.page.locator(".cs-message", has_text="A question from the clinic").first.wait_for(timeout=10_000)
+        assert p.page.locator("textarea").count() == 0
+        assert p.page.locator("button", has_text="Resolve").count() == 0
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,117 @@
+"""Threads and messages in a real store: concurrency, order, odd text, the notebook API."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import cellsync
+from cellsync import chat
+from cellsync.errors import StoreReadOnly
+from cellsync.store import Store, open_store
+from cellsync.ui import render_markdown
+from conftest import recorded, run
+
+
+@pytest.fixture
+def store(store_dir):
+    st = Store(store_dir)
+    yield st
+    st.close()
+
+
+def test_threads_messages_status_and_order(store):
+    t = chat.start_thread(store, "first", "ann", "expert")
+    for i in range(5):
+        chat.post(store, t.id, f"reply {i}", "bob", "data_scientist")
+    assert [m.text for m in chat.messages(store, t.id)] == ["first"] + [f"reply {i}" for i in range(5)]
+    chat.set_status(store, t.id, "resolved", "ann")
+    assert chat.threads(store, status="open") == [] and chat.threads(store)[0].resolved_by == "ann"
+    chat.post(store, t.id, "one more thing", "ann", "expert")  # a new message reopens it
+    assert chat.threads(store, status="open")[0].id == t.id
+    with pytest.raises(chat.ChatError, match="no thread"):
+        chat.post(store, "nope", "x", "ann", "expert")
+    with pytest.raises(chat.ChatError, match="needs some text"):
+        chat.post(store, t.id, "   ", "ann", "expert")
+
+
+def test_long_and_odd_text_is_stored_whole(store):
+    long = ("Ünïcödé ✓ 中文 😀 \u200b\u202e RTL " * 5000)[:100_000]
+    t = chat.start_thread(store, long, "ann", "expert")
+    again = chat.messages(open_store(store.path), t.id)[0].text
+    assert again == long and len(again) == 100_000
+    with pytest.raises(chat.ChatError, match="at most 200,000"):
+        chat.post(store, t.id, "x" * 200_001, "ann", "expert")
+
+
+def test_markdown_is_rendered_without_raw_html():
+    out = render_markdown("**bold** <script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1))")
+    assert "<strong>bold</strong>" in out
+    assert "<script>" not in out and "<img" not in out and 'href="javascript' not in out
+    assert "&lt;script&gt;" in out
+
+
+def test_read_only_stores_refuse_writes(store):
+    t = chat.start_thread(store, "hello", "ann", "expert")
+    ro = open_store(store.path)
+    with pytest.raises(StoreReadOnly):
+        chat.post(ro, t.id, "sneaky", "eve", "expert")
+    with pytest.raises(StoreReadOnly):
+        chat.start_thread(ro, "sneaky", "eve", "expert")
+
+
+STRESS = textwrap.dedent("""
+    import sys, threading
+    from cellsync import chat
+    from cellsync.store import Store
+    path, proc = sys.argv[1], sys.argv[2]
+    def worker(k):
+        st = Store(path)
+        t = chat.start_thread(st, f"{proc}-{k} start", f"p{proc}", "expert")
+        for i in range(250):
+            chat.post(st, t.id, f"{proc}-{k} {i}", f"p{proc}", "expert")
+        st.close()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+""")
+
+
+def test_two_processes_four_threads_lose_nothing_and_keep_order(store_dir):
+    Store(store_dir).close()
+    procs = [subprocess.Popen([sys.executable, "-c", STRESS, str(store_dir), str(p)]) for p in range(2)]
+    assert [p.wait(300) for p in procs] == [0, 0]
+    st = open_store(store_dir)
+    threads = chat.threads(st)
+    assert len(threads) == 8
+    total = 0
+    for t in threads:
+        texts = [m.text for m in chat.messages(st, t.id)]
+        prefix = texts[0].removesuffix(" start")
+        assert texts == [f"{prefix} start"] + [f"{prefix} {i}" for i in range(250)]
+        total += len(texts)
+    assert total == 8 * 251
+    assert st.db.execute("select count(distinct id) from messages").fetchone()[0] == total
+
+
+def test_the_notebook_api(shell, capsys, monkeypatch):
+    monkeypatch.setattr(cellsync.settings, "user_name", "dana")
+    run(shell, "df = pd.DataFrame({'age': [85, 40, 70, None]})")
+    run(shell, "df = df.dropna()")
+    count = recorded(shell).timeline()[-1]["execution_count"]
+    tid = cellsync.comment("Did we lose old patients here?", cell=count, frame="df", column="age")
+    table = cellsync.feedback()
+    assert list(table["thread"]) == [tid] and table.loc[0, "about"] == f"cell {count}, frame df, column age"
+    cellsync.reply(tid, "@assistant what did this cell do?")
+    msgs = chat.messages(recorded(shell), tid)
+    assert [m.role for m in msgs] == ["data_scientist", "data_scientist", "assistant"]
+    assert msgs[0].author == "dana"
+    assert f"[cell {count}]" in msgs[2].text and "removed 1 of 4 rows" in msgs[2].text
+    cellsync.resolve(tid)
+    assert cellsync.feedback().empty and cellsync.feedback(status=None).loc[0, "status"] == "resolved"
+    cellsync.resolve(tid, reopen=True)
+    assert len(cellsync.feedback()) == 1
+    capsys.readouterr()
+    assert cellsync.comment("about nothing", cell=999) is None
+    assert "cellsync: no cell 999 has been recorded" in capsys.readouterr().err
