@@ -128,9 +128,10 @@ def machine() -> dict:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(ROOT), "status", "--porcelain", "--", "cellsync"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
+        ).stdout
+        dirty_files = [ln[3:] for ln in dirty.splitlines() if len(ln) > 3]
     except Exception:
-        commit, dirty = "", ""
+        commit, dirty, dirty_files = "", "", []
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu,
@@ -145,6 +146,7 @@ def machine() -> dict:
         "cellsync": cs_version,
         "git_commit": commit,
         "cellsync_dir_modified": bool(dirty),
+        "cellsync_modified_files": dirty_files,
         "openblas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
     }
 
@@ -156,6 +158,8 @@ def part_main(run, description: str) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the result JSON here")
     args = parser.parse_args()
     result = run(quick=args.quick)
+    if "cellsync" in sys.modules:  # which cellsync this part measured (work tree or --snapshot)
+        result["cellsync_file"] = sys.modules["cellsync"].__file__
     text = json.dumps(result, indent=2, default=str)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,9 @@ tracker after each cell (the blocking time of the post_run_cell hook only), for
   - a rebinding (`dfK = dfK[dfK.c0 > 0.1]`, a different frame each repeat),
   - the first cell after loading (all 20 frames are new to the tracker).
 The worker is flushed (outside the timing) before each measured cell, as at a human pace;
-`cell_wall` is the whole `run_cell` (IPython + the cell + both hooks) for context.
+`cell_wall` is the whole `run_cell` (IPython + the cell + both hooks) for context, also
+measured with the worker not woken (its submit() replaced by a no-op) to show how much of
+the whole-cell time is the worker thread taking the GIL right after the hook.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import log, part_main, stats  # noqa: E402
-from data import float_frame  # noqa: E402
-import shell as sh  # noqa: E402
+import shell as sh
+from common import log, part_main, stats
+from data import float_frame
 
 
 def run(quick: bool = False) -> dict:
@@ -77,11 +79,23 @@ def run(quick: bool = False) -> dict:
             sh.flush()
             jobs.append(tr.worker.last_job_seconds)
         out["rebind"] = {
-            "code": "dfK = dfK[dfK.c0 > 0.1]  (K = 1..%d, one frame each)" % n_edits,
+            "code": f"dfK = dfK[dfK.c0 > 0.1]  (K = 1..{n_edits}, one frame each)",
             "hook_s": stats(hooks),
             "cell_wall_s": stats(walls),
             "worker_job_s": stats(jobs),
         }
+        # Where the whole-cell time goes beyond the hook: the same trivial cell with the
+        # worker's submit() replaced by a no-op (nothing queued, so the worker thread stays
+        # asleep). The difference to `trivial.cell_wall_s` is the worker thread taking the GIL
+        # for its (tiny) job while IPython finishes the cell. These cells are not recorded.
+        sh.flush()
+        submit = tr.worker.submit
+        tr.worker.submit = lambda job: None
+        try:
+            walls = [sh.run(ip, "x = 1") for _ in range(n_cells)]
+        finally:
+            tr.worker.submit = submit
+        out["trivial_worker_not_woken"] = {"cell_wall_s": stats(walls)}
         out["hook_max_s"] = tr.hook_seconds_max
         out["problems"] = sh.problems()
         ip.extension_manager.unload_extension("cellsync")

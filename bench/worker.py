@@ -8,11 +8,13 @@ Timed separately, each the median of several repeats:
   profile  cellsync.profile.profile_frame(new)
   diff     cellsync.diff.diff_frames(old, new)
   persist  cellsync.versions.persist(new) as a delta on the parent's plan (the parent is
-           first persisted whole into a fresh Store's `files`, untimed here but reported;
+           first persisted whole into a fresh Store's `files`, timed and reported apart;
            a fresh store per repeat, since column files are content-addressed and a second
            write of the same column costs nothing)
 and end to end through a real InteractiveShell: run the changing cell, then time
-`cellsync.flush()` and read the worker's `last_job_seconds`.
+`cellsync.flush()` and read the worker's `last_job_seconds`. Also the interference with the
+user: a small pure-Python cell (PROBE) timed with the worker idle and right after the
+changing cell, while the worker works on it in its thread (they share the GIL).
 A cProfile of one profile+diff+persist (sorted by cumulative time) goes to
 bench/results/worker_profile.txt.
 """
@@ -30,53 +32,70 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, log, part_main, stats, timed  # noqa: E402
-from data import CHANGE_CODE, changed, frame_bytes, mixed_frame  # noqa: E402
-import shell as sh  # noqa: E402
+import shell as sh
+from common import RESULTS, log, part_main, stats, timed
+from data import CHANGE_CODE, changed, frame_bytes, mixed_frame
 
 
-def steps(old, new, cfg, tmp: Path, i: int) -> dict:
+def prepare(old, new, cfg, tmp: Path, i: int):
+    """A fresh store with the parent persisted whole (timed, reported apart)."""
+    from cellsync.store import Store
+    from cellsync.versions import persist
+
+    store = Store(tmp / f"store{i}")
+    parent_s, parent_plan = timed(persist, store.files, old, cfg)
+    return store, parent_s, parent_plan
+
+
+def steps(old, new, cfg, store, parent_plan) -> dict:
+    """The three worker steps for one changed frame (what Worker._version does)."""
     from cellsync.diff import diff_frames
     from cellsync.profile import profile_frame
-    from cellsync.store import Store
     from cellsync.versions import persist
 
     out = {}
     out["profile"], _ = timed(profile_frame, new, cfg)
     out["diff"], (diff, match) = timed(diff_frames, old, new)
-    store = Store(tmp / f"store{i}")
-    try:
-        out["persist_parent_full"], parent_plan = timed(persist, store.files, old, cfg)
-        out["persist"], plan = timed(
-            persist,
-            store.files,
-            new,
-            cfg,
-            parent=parent_plan,
-            parent_id="parent",
-            parent_positions=match.parent_positions(len(new)),
-            same_columns=match.same_columns,
-            same_index=match.same_index,
-        )
-    finally:
-        store.close()
+    out["persist"], plan = timed(
+        persist,
+        store.files,
+        new,
+        cfg,
+        parent=parent_plan,
+        parent_id="parent",
+        parent_positions=match.parent_positions(len(new)),
+        same_columns=match.same_columns,
+        same_index=match.same_index,
+    )
     out["_plan"] = plan
-    out["_parent_plan"] = parent_plan
     out["_diff"] = diff
     return out
 
 
 def cprofile_once(old, new, cfg, tmp: Path) -> str:
+    """cProfile sees only the thread it runs in, so the profile step runs on one thread here
+    (profile_threads=1) to attribute its time; the timings above use the configured threads."""
+    from cellsync.config import Settings
+
+    if getattr(cfg, "profile_threads", 1) != 1:
+        cfg = Settings(profile_threads=1)
+    store, _, parent_plan = prepare(old, new, cfg, tmp, 999)  # not profiled
     prof = cProfile.Profile()
-    prof.enable()
-    steps(old, new, cfg, tmp, 999)
-    prof.disable()
+    try:
+        prof.enable()
+        steps(old, new, cfg, store, parent_plan)
+        prof.disable()
+    finally:
+        store.close()
     buf = io.StringIO()
-    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("cumulative").print_stats(45)
+    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("cumulative").print_stats(50)
     text = buf.getvalue()
     buf = io.StringIO()
-    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(25)
-    return text + "\n\n=== sorted by tottime ===\n" + buf.getvalue()
+    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(30)
+    return ("cProfile of profile_frame(new) + diff_frames(old, new) + persist(new) as a delta\n"
+            "(profile_frame on one thread, profile_threads=1, so cProfile sees its work;\n"
+            " timed() wraps each step and runs gc.collect() first: ignore its own gc time)\n\n"
+            + text + "\n\n=== sorted by tottime ===\n" + buf.getvalue())
 
 
 def run(quick: bool = False) -> dict:
@@ -103,13 +122,27 @@ def run(quick: bool = False) -> dict:
     try:
         for i in range(repeats):
             log(f"worker: steps, repeat {i + 1}/{repeats}")
-            runs.append(steps(old, new, cfg, tmp, i))
+            store, parent_s, parent_plan = prepare(old, new, cfg, tmp, i)
+            try:
+                r = steps(old, new, cfg, store, parent_plan)
+            finally:
+                store.close()
+            r["persist_parent_full"] = parent_s
+            runs.append(r)
             shutil.rmtree(tmp / f"store{i}", ignore_errors=True)
-        plan, parent_plan, diff = runs[-1]["_plan"], runs[-1]["_parent_plan"], runs[-1]["_diff"]
+        plan, diff = runs[-1]["_plan"], runs[-1]["_diff"]
         for key in ("profile", "diff", "persist", "persist_parent_full"):
             out[key + "_s"] = stats([r[key] for r in runs])
         totals = [r["profile"] + r["diff"] + r["persist"] for r in runs]
         out["profile_diff_persist_s"] = stats(totals)
+        out["profile_threads"] = getattr(cfg, "profile_threads", None)
+        if out["profile_threads"] not in (None, 1):
+            # the same profile on one thread: what it costs when CellSync keeps to one core
+            from cellsync.profile import profile_frame
+
+            one = Settings(profile_threads=1)
+            log("worker: profile_frame with profile_threads=1")
+            out["profile_1thread_s"] = stats([timed(profile_frame, new, one)[0] for _ in range(repeats)])
         out["sum_of_medians_s"] = sum(out[k + "_s"]["median"] for k in ("profile", "diff", "persist"))
         out["plan"] = {
             "kind": plan.kind,
@@ -137,6 +170,9 @@ def run(quick: bool = False) -> dict:
     return out
 
 
+PROBE = "_p = sum(i * i for i in range(1_500_000))"  # pure Python, ~70 ms: needs the GIL
+
+
 def end_to_end(old, tmp: Path, repeats: int) -> dict:
     """The same change through the shell: the cell, then flush until the worker is done."""
     ip = sh.make_shell(tmp / "shell-store")
@@ -144,6 +180,7 @@ def end_to_end(old, tmp: Path, repeats: int) -> dict:
     sh.load(ip)
     tr = sh.tracker()
     flush_s, job_s, hook_s, wall_s, restore_s = [], [], [], [], []
+    probe_idle, probe_busy = [], []
     for i in range(repeats):
         log(f"worker: end to end, repeat {i + 1}/{repeats}")
         sh.run(ip, "df = _base.copy()")  # a new version of df (columns already in the store)
@@ -154,6 +191,14 @@ def end_to_end(old, tmp: Path, repeats: int) -> dict:
         sh.flush()
         flush_s.append(time.perf_counter() - t0)
         job_s.append(tr.worker.last_job_seconds)
+        # interference: a small CPU-bound cell run while the worker is idle, then right after
+        # the changing cell, while the worker is busy with it
+        probe_idle.append(sh.run(ip, PROBE))
+        sh.run(ip, "df = _base.copy()")
+        sh.flush()
+        sh.run(ip, CHANGE_CODE)
+        probe_busy.append(sh.run(ip, PROBE))
+        sh.flush()
     from cellsync.extension import current_tracker
 
     st = current_tracker().status()
@@ -165,6 +210,9 @@ def end_to_end(old, tmp: Path, repeats: int) -> dict:
         "flush_after_cell_s": stats(flush_s),
         "worker_last_job_s": stats(job_s),
         "restore_cell_flush_s": stats(restore_s),
+        "probe_cell": PROBE,
+        "probe_worker_idle_s": stats(probe_idle),
+        "probe_worker_busy_s": stats(probe_busy),
         "problems": st["problems"],
     }
 

@@ -235,6 +235,8 @@ class Worker:
             item = self._queue.get()
             if item is None:
                 return
+            # let IPython finish the cell (output, history) before this thread takes the GIL
+            time.sleep(0.005)
             started = time.perf_counter()
             try:
                 if item[0] == "session":

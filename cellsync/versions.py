@@ -136,6 +136,8 @@ class ColumnFiles:
             mask = np.zeros(n_parent, dtype=bool)
             mask[positions] = True
             positions = np.packbits(mask)  # uint8: read back as a mask
+        elif len(positions) and positions.max() < 2**31:
+            positions = positions.astype(np.int32)  # a sort or sample: half the bytes of int64
         key = hashlib.blake2b(positions.tobytes() + str(positions.dtype).encode(), digest_size=16).hexdigest()
         path = self._path(key, ".npy")
         if path.exists():
@@ -149,7 +151,7 @@ class ColumnFiles:
         stored = np.load(path, allow_pickle=False)
         if stored.dtype == np.uint8:
             return np.flatnonzero(np.unpackbits(stored, count=n_parent)).astype(np.int64)
-        return stored
+        return stored.astype(np.int64, copy=False)
 
     def _atomic(self, path: Path, write) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
