@@ -37,7 +37,7 @@ from .diff import diff_frames, new_frame_diff, row_hashes
 from .errors import CellsyncError
 from .lineage import CellLineage, analyse, parent_of
 from .metrics import MetricValue, captured_values, estimator_signature, finite, is_estimator, model_info, same_value, score
-from .profile import FrameProfile, profile_frame
+from .profile import profile_frame
 from .segments import impacts as segment_impacts, suggest
 from .redact import redact
 from .explain import OFFLINE, ExplainService, build_facts, cache_key, explain
@@ -401,16 +401,17 @@ class Worker:
             record(m.name, m.value, "log_metrics", always=True)
         for pred, data_name in job.predictions:
             try:
-                out.extend(self._score(pred, data_name, record))
+                self._score(pred, data_name, record)
             except Exception as exc:
                 self.on_problem(f"predictions.{type(exc).__name__}", exc)
         return out
 
-    def _score(self, pred, data_name, record) -> list:
+    def _score(self, pred, data_name, record) -> None:
+        """Overall and per-segment scores of logged predictions, handed to `record`."""
         for metric, value in score(pred).items():
             record(metric, value, "log_predictions", model=pred.name, n=len(pred.y_true), always=True)
         if pred.data is None:
-            return []
+            return
         segs = self.segments_for(data_name)
         segs = [s for s in segs if s.fits(pred.data)]
         if not segs:
@@ -424,7 +425,6 @@ class Worker:
                 continue
             for metric, value in score(pred, rows).items():
                 record(metric, value, "log_predictions", segment=seg.text, model=pred.name, n=n, always=True)
-        return []
 
     def _reusable(self, parent_id, diff, match) -> dict:
         """Column profiles that can be carried over from the parent: same rows (none removed,
@@ -717,9 +717,6 @@ class Tracker:
             if state is not None:
                 out[name] = _as_frame(state.snapshot, name)
         return out
-
-    def names_of(self, obj) -> list[str]:
-        return sorted(n for n, k in self._names.items() if k == id(obj))
 
     def record_existing(self, code: str = "", execution_count: int | None = None) -> int:
         """Record the frames that already exist when tracking starts, as versions of the cell

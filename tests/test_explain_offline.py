@@ -5,7 +5,6 @@ import json
 import os
 
 import nbformat
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
