@@ -30,8 +30,11 @@ _SECRET_ASSIGN = re.compile(
     rf"(?P<head>(?P<q>['\"]?)\b{_SECRET_NAME}(?P=q)\s*[:=]\s*)(?P<quote>['\"])(?P<value>[^'\"\n]+)(?P=quote)",
     re.IGNORECASE,
 )
-# KEY=value in shell-style lines (%env, !export)
-_SECRET_ENV = re.compile(rf"(?P<head>\b{_SECRET_NAME}\s*=\s*)(?P<value>[^\s'\"]+)", re.IGNORECASE)
+# KEY=value in shell-style lines: %env, %set_env, !export, export, or a bare NAME=value line
+_SECRET_ENV = re.compile(
+    rf"(?P<head>^[ \t]*(?:%env\s+|%set_env\s+|!\s*export\s+|export\s+)?{_SECRET_NAME}\s*=\s*)(?P<value>[^\s'\"]+)[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def redact(text: str | None) -> str | None:
@@ -43,7 +46,8 @@ def redact(text: str | None) -> str | None:
         lambda m: f"{m.group('head')}{m.group('quote')}{MASK}{m.group('quote')}", text
     )
     text = _SECRET_ENV.sub(
-        lambda m: m.group(0) if m.group("value").startswith(("*", "os.", "getenv")) or "(" in m.group("value") else m.group("head") + MASK,
+        lambda m: m.group(0) if m.group("value").startswith(("*", "os.", "getenv")) or "(" in m.group("value") or "[" in m.group("value")
+        else m.group("head") + MASK,
         text,
     )
     return text
