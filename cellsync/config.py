@@ -84,6 +84,11 @@ class Settings(param.Parameterized):
         doc="Who writes cell summaries: 'offline' (no network), or an init_chat_model string "
         "such as 'openai:gpt-4o-mini' or 'ollama:llama3.1'.",
     )
+    explain_sample_values = param.Boolean(
+        default=False,
+        doc="Let a few example values of changed columns into the facts an LLM sees. Off: "
+        "aggregates only, no row values leave the machine.",
+    )
     explain_base_url = param.String(
         default=None, allow_None=True,
         doc="Base URL of an OpenAI-compatible server (Ollama, vLLM, llama.cpp) for explain_model.",

@@ -41,6 +41,7 @@ from .profile import profile_frame
 from .segments import impacts as segment_impacts, suggest
 from .redact import redact
 from .explain import OFFLINE, ExplainService, build_facts, cache_key, explain
+from .explain.facts import sample_values
 from .store import CellRun, Store, Version, cell_entry, impact_summary, metric_summary
 from .cache import BoundedDict
 from .versions import DataPlan, persist
@@ -310,7 +311,8 @@ class Worker:
             [metric_summary(m.to_dict()) for m in metrics],
         )
         user = {s.text for segs in self._segments.values() for s in segs if s.source != "suggested"}
-        facts = build_facts(entry, user)
+        samples = sample_values(versions) if self.cfg.explain_sample_values else None
+        facts = build_facts(entry, user, samples=samples)
         store.write_explanation(cell_pk, explain(facts, OFFLINE, self.cfg), cache_key(facts, OFFLINE))
         if self.cfg.explain_model != OFFLINE:
             if self.explainer is None:

@@ -212,3 +212,20 @@ def test_ask_with_an_llm_checks_numbers_and_citations(stub, cfg, shell):
     assert answer.cells == (counts[1],)
     assert "[cell 99: no such cell]" in answer.text and "17 (unverified)" in answer.text
     assert answer.unverified_numbers == ("17",)
+
+
+def test_row_values_reach_an_llm_only_when_allowed(shell, stub, monkeypatch):
+    import cellsync
+
+    monkeypatch.setenv("CELLSYNC_LLM_API_KEY", "sk-test")
+    monkeypatch.setattr(cellsync.settings, "explain_model", "openai:gpt-test")
+    monkeypatch.setattr(cellsync.settings, "explain_base_url", stub.url)
+    # the value is built at run time, so it is in the data but not in the code
+    run(shell, "df = pd.DataFrame({'name': ['Zy' + 'xwvut Q.', 'Ab' + 'cdef R.'], 'a': [1, 2]})")
+    run(shell, "df['name'] = df['name'].str.upper()")
+    recorded(shell)
+    assert stub.requests and "Zyxwvut" not in json.dumps(stub.requests) and "ZYXWVUT" not in json.dumps(stub.requests)
+    monkeypatch.setattr(cellsync.settings, "explain_sample_values", True)
+    run(shell, "df['name'] = df['name'].str.lower()")
+    recorded(shell)
+    assert "zyxwvut q." in json.dumps(stub.requests[-1])

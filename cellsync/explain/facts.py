@@ -29,6 +29,7 @@ class FactSheet(Record):
     segments: tuple[dict, ...] = ()  # impacts: flagged ones and the user's own segments
     metrics: tuple[dict, ...] = ()
     notes: tuple[str, ...] = ()
+    samples: dict | None = None  # frame -> column -> example values; only with explain_sample_values
 
     def for_prompt(self) -> dict:
         """What an LLM sees: the same facts, with the code redacted once more."""
@@ -44,7 +45,8 @@ _FRAME_KEYS = (
 )
 
 
-def build_facts(entry: dict, user_segments: set[str] | None = None, missing: dict | None = None) -> FactSheet:
+def build_facts(entry: dict, user_segments: set[str] | None = None, missing: dict | None = None,
+                samples: dict | None = None) -> FactSheet:
     """From one `Store.timeline()` entry. `user_segments`: texts of segments people defined
     (their impacts are always included; suggested ones only when flagged). `missing`: per
     version id, per column (missing before, missing after) where that changed."""
@@ -68,7 +70,25 @@ def build_facts(entry: dict, user_segments: set[str] | None = None, missing: dic
         frames=tuple(frames),
         segments=segments,
         metrics=metrics,
+        samples=samples or None,
     )
+
+
+def sample_values(versions, limit: int = 5) -> dict:
+    """A few example values of the columns each version changed or added (from its profile's
+    most common values): row values, so only used when `explain_sample_values` is on."""
+    out: dict = {}
+    for v in versions:
+        if v.profile is None or v.diff is None:
+            continue
+        wanted = set(v.diff.columns_added) | set(v.diff.values_changed)
+        cols = {}
+        for c in v.profile.columns:
+            if c.name in wanted and c.top_values:
+                cols[c.name] = [t.value for t in c.top_values[:limit]]
+        if cols:
+            out[v.frame] = cols
+    return out
 
 
 # --- the number guard ----------------------------------------------------------------------
