@@ -659,6 +659,16 @@ class Store:
         keep[kept[kept >= 0]] = True
         return parent.iloc[~keep]
 
+    def added_rows(self, version_id: str) -> pd.DataFrame:
+        """This version's rows that did not come from its parent."""
+        v = self.version(version_id)
+        plan = self._plan(version_id)
+        frame = self.load_frame(version_id)
+        if not v.parent_id or not plan.parent_rows or plan.sampled:
+            return frame if not v.parent_id else frame.iloc[0:0]
+        positions = self.files.read_positions(plan.parent_rows, plan.parent_count)
+        return frame.iloc[np.flatnonzero(positions < 0)]
+
     def timeline(self) -> list[dict]:
         """Cells in run order, each with the frames it changed: what `cellsync show` prints."""
         by_cell: dict[int, list[Version]] = {}

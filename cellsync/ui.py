@@ -97,12 +97,19 @@ def badges(entry: dict) -> list[tuple[str, bool]]:
 
 def timeline_frame(entries: list[dict]) -> pd.DataFrame:
     rows = []
+    runs: dict[str, int] = {}
     for e in entries:
+        # the same notebook cell run again: say so, so re-runs read as one cell's history
+        rerun = ""
+        if e.get("cell_id"):
+            runs[e["cell_id"]] = runs.get(e["cell_id"], 0) + 1
+            if runs[e["cell_id"]] > 1:
+                rerun = f"↻ run {runs[e['cell_id']]}: "
         rows.append(
             {
                 "id": e["id"],
                 "#": "" if e["execution_count"] is None else str(e["execution_count"]),
-                "Cell": first_line(e["code"], 60),
+                "Cell": rerun + first_line(e["code"], 60),
                 "What happened": e.get("summary") or "",
                 "Changes": " · ".join(b for b, _ in badges(e)),
                 "Status": "error" if e["status"] == "error" else "ok",
@@ -364,6 +371,10 @@ class Dashboard(pn.viewable.Viewer):
         self._seg_grid = pn.Column(sizing_mode="stretch_width")
         self._seg_save = pn.widgets.Button(label="Save segment", color="primary", visible=not self.read_only)
         self._seg_name = pn.widgets.TextInput(label="Name", placeholder="e.g. elderly", width=200, visible=not self.read_only)
+        self._seg_comment = pn.widgets.TextAreaInput(placeholder="Comment on this segment (the data scientist sees it in the notebook)",
+                                                     rows=2, sizing_mode="stretch_width", visible=not self.read_only)
+        self._seg_comment_send = pn.widgets.Button(label="Comment on segment", visible=not self.read_only)
+        self._seg_comment_send.on_click(lambda e: self._comment_segment())
         self._seg_frame.param.watch(lambda e: self._fill_segments(), "value")
         for w in (self._seg_pick, self._seg_text, self._seg_columns):
             w.param.watch(lambda e: self._show_grid(), "value")
@@ -372,7 +383,27 @@ class Dashboard(pn.viewable.Viewer):
         self._refresh_frames_choice()
         controls = pn.Row(self._seg_frame, self._seg_pick, self._seg_text, sizing_mode="stretch_width")
         saving = pn.Row(self._seg_name, self._seg_save) if not self.read_only else pn.Row()
-        return pn.Column(controls, self._seg_columns, saving, self._seg_error, self._seg_grid, sizing_mode="stretch_width")
+        commenting = pn.Row(self._seg_comment, self._seg_comment_send, sizing_mode="stretch_width") if not self.read_only else pn.Row()
+        return pn.Column(controls, self._seg_columns, saving, self._seg_error, self._seg_grid, commenting,
+                         sizing_mode="stretch_width")
+
+    def _comment_segment(self) -> None:
+        from . import chat
+
+        text = self._seg_comment.value_input or self._seg_comment.value
+        segment, frame = self.current_segment_text(), self._seg_frame.value
+        if self.read_only or not segment:
+            return
+        writer = Store(self.store)
+        try:
+            chat.start_thread(writer, text, self.user(), "expert", frame=frame, segment=segment)
+            self._seg_error.object = f"<div class='cs-muted'>Comment on {esc(segment)} sent.</div>"
+            self._seg_comment.value = ""
+        except CellsyncError as exc:
+            self._seg_error.object = f"<div class='cs-error'>{esc(exc)}</div>"
+        finally:
+            writer.close()
+        self._refresh_feedback()
 
     def _refresh_frames_choice(self) -> None:
         counts = {r["frame"]: r["n"] for r in self._store.db.query(
@@ -695,21 +726,24 @@ class FrameCard(pn.viewable.Viewer):
                 self._column.value = next((n for n in changed if n in names), names[0])
             parts += [self._column, self._hist]
             self._draw_histogram()
-        removed = self._removed_rows(v)
-        if removed is not None:
-            parts.append(removed)
+        for kind in ("removed", "added"):
+            table = self._rows(v, kind)
+            if table is not None:
+                parts.append(table)
         self._body.objects = parts
 
-    def _removed_rows(self, v):
-        if v.diff is None or not v.diff.rows_removed or v.diff.row_identity in ("reshape", "none"):
+    def _rows(self, v, kind: str):
+        """The first rows this version removed from (or added to) its parent, as a table."""
+        count = getattr(v.diff, f"rows_{kind}", 0) if v.diff is not None else 0
+        if not count or v.diff.row_identity in ("reshape", "none", "new"):
             return None
         try:
-            rows = self._store.removed_rows(v.id).head(50)
+            rows = (self._store.removed_rows if kind == "removed" else self._store.added_rows)(v.id).head(50)
         except CellsyncError:
             return None
         rows = rows.reset_index()
         rows.columns = [str(c) for c in rows.columns]
-        return pn.Column(_html(f"<b>Rows removed</b> (first {len(rows)} of {v.diff.rows_removed:,})"),
+        return pn.Column(_html(f"<b>Rows {kind}</b> (first {len(rows)} of {count:,})"),
                          _table(rows.astype(str), height=240), sizing_mode="stretch_width")
 
     def _draw_histogram(self) -> None:

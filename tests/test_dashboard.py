@@ -365,3 +365,19 @@ def test_read_only_shows_threads_without_inputs(browser, chat_store):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_comment_on_a_segment_reaches_the_notebook(chat_store):
+    from cellsync.ui import Dashboard
+
+    d = Dashboard(store=str(chat_store))
+    d._seg_text.value = "age >= 80"
+    d._seg_comment.value = "Are the oldest patients complete here?"
+    d._comment_segment()
+    table = cellsync.feedback(store=chat_store)
+    assert table.loc[0, "about"] == f"the notebook, frame {d._seg_frame.value}, segment age >= 80"
+    ro = Dashboard(store=str(chat_store), read_only=True)
+    ro._seg_text.value = "age >= 80"
+    ro._seg_comment.value = "sneaky"
+    ro._comment_segment()
+    assert len(cellsync.feedback(store=chat_store)) == 1

@@ -271,3 +271,12 @@ def test_a_parent_the_worker_forgot_is_still_a_delta_base(shell):
     latest = store.versions(frame="keep")[-1]
     assert latest.data.kind == "delta"
     pd.testing.assert_frame_equal(store.load_frame(latest.id), shell.user_ns["keep"])
+
+
+def test_added_rows_are_the_new_ones(shell):
+    run(shell, "base = pd.DataFrame({'k': [1, 2, 3], 'v': ['a', 'b', 'c']})")
+    run(shell, "base = pd.concat([base, pd.DataFrame({'k': [9], 'v': ['z']})], ignore_index=True)")
+    store = recorded(shell)
+    v = store.versions(frame="base")[-1]
+    assert v.diff.rows_added == 1
+    pd.testing.assert_frame_equal(store.added_rows(v.id), pd.DataFrame({"k": [9], "v": ["z"]}, index=[3]))
