@@ -30,8 +30,7 @@ browser:
 	  else echo "chromium is missing: sudo apt-get install chromium (the browser tests are skipped without it)"; fi; }
 
 demo: install
-	rm -rf $(DEMO_STORE)
-	$(VENV)/bin/cellsync replay notebooks/demo.ipynb --store $(DEMO_STORE)
+	$(VENV)/bin/cellsync demo --dir notebooks --store $(DEMO_STORE) --no-serve
 	$(VENV)/bin/cellsync show $(DEMO_STORE)
 	$(VENV)/bin/cellsync serve $(DEMO_STORE) --port $(PORT)
 

@@ -282,6 +282,42 @@ def export(store, output, title):
 
 
 @main.command()
+@click.option("--dir", "folder", type=click.Path(path_type=Path), default=Path("cellsync-demo"), show_default=True,
+              help="Folder for the demo's data, notebooks and store.")
+@click.option("--store", type=click.Path(path_type=Path), default=None, help="Store folder (default: DIR/.cellsync).")
+@click.option("--port", default=5006, show_default=True, help="Port for the dashboard (0: any free port).")
+@click.option("--rows", default=2000, show_default=True, help="Patients to generate.")
+@click.option("--no-serve", is_flag=True, help="Build and replay only; do not start the dashboard.")
+def demo(folder, store, port, rows, no_serve):
+    """Generate the demo data and notebooks, replay the main one into a store, serve the dashboard."""
+    from .demo import build
+    from .replay import replay_notebook
+
+    notebook = build(folder, rows)
+    store = store or folder / ".cellsync"
+    if store.exists():
+        import shutil
+
+        shutil.rmtree(store)  # a fresh story every time
+    try:
+        result = replay_notebook(notebook, store)
+    except CellsyncError as exc:
+        raise _fail(exc) from None
+    click.echo(f"replayed {result.cells_run} cells of {notebook} into {store}")
+    if no_serve:
+        return
+    from .ui import serve as serve_dashboard
+
+    try:
+        serve_dashboard(store, port=port, title="CellSync demo: patient cohort preparation",
+                        on_ready=lambda url: click.echo(f"CellSync dashboard: {url}  (Ctrl+C to stop)"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on port {port}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
 @click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def status(store, as_json):

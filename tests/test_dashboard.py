@@ -309,7 +309,7 @@ def test_two_browsers_and_the_notebook_talk(browser, chat_store):
             p.page.locator("text=Discussion").first.wait_for(timeout=10_000)
         box = expert.page.locator("textarea[placeholder^='Comment on this cell']")
         box.fill("Why are so many **elderly** patients removed? <img src=x onerror=alert(1)>")
-        expert.page.locator("button", has_text="Comment").click()
+        expert.page.get_by_role("button", name="Comment", exact=True).click()
         scientist.page.locator(".cs-message", has_text="elderly").first.wait_for(timeout=10_000)
         # ... and in the notebook's view of the store
         table = cellsync.feedback(store=chat_store)
