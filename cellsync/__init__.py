@@ -225,6 +225,16 @@ def resolve(thread_id: str, store=None, reopen: bool = False):
         return _report(exc)
 
 
+def sidecar():
+    """Open (or reopen) the dashboard beside the notebook in JupyterLab; returns its address."""
+    from .extension import open_sidecar_safely
+
+    tracker = _tracker_or_none()
+    if tracker is None:
+        return _report(CellsyncError("cellsync is not tracking: run %load_ext cellsync first"))
+    return open_sidecar_safely(tracker)
+
+
 def status() -> dict:
     """What `%cellsync status` shows, as a dict."""
     from .extension import current_tracker
@@ -237,6 +247,7 @@ def status() -> dict:
 
 __all__ = [
     "ask",
+    "sidecar",
     "comment",
     "feedback",
     "reply",

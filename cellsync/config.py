@@ -75,6 +75,10 @@ class Settings(param.Parameterized):
         default=0.05, bounds=(0, 1),
         doc="...and at least this much more (0.05 = 5 percentage points) than overall.",
     )
+    sidecar = param.Boolean(
+        default=True,
+        doc="Open the dashboard beside the notebook when the extension loads in JupyterLab.",
+    )
     user_name = param.String(
         default=None, allow_None=True,
         doc="Your name on messages you send from the notebook (default: the OS user name).",

@@ -142,6 +142,9 @@ class Dashboard(pn.viewable.Viewer):
     poll_ms = param.Integer(default=500, bounds=(100, None), doc="How often to look for new cells (ms).")
     compact = param.Boolean(default=False, doc="Narrow layout (the JupyterLab sidecar).")
     selected = param.Integer(default=None, allow_None=True, doc="Store id of the cell being shown.")
+    role = param.Selector(default="expert", objects=["expert", "data_scientist"],
+                          doc="Who writes from this page: experts on the server, the data scientist in the sidecar.")
+    user_name = param.String(default="expert", doc="The name on messages written from this page (editable on the page).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -160,7 +163,7 @@ class Dashboard(pn.viewable.Viewer):
         )
         self._timeline.param.watch(self._on_select, "selection")
         self._header = _html(sizing_mode="stretch_width")
-        self._name = pn.widgets.TextInput(label="Your name", value="expert", width=180, visible=not self.read_only)
+        self._name = pn.widgets.TextInput(label="Your name", value=self.user_name, width=180, visible=not self.read_only)
         self._discussion: Discussion | None = None
         self._feedback = pn.Column(sizing_mode="stretch_width")
         self._cell_view = pn.Column(_html("<p class='cs-muted'>Click a cell in the timeline to see what it did.</p>"),
@@ -396,7 +399,7 @@ class Dashboard(pn.viewable.Viewer):
             return
         writer = Store(self.store)
         try:
-            chat.start_thread(writer, text, self.user(), "expert", frame=frame, segment=segment)
+            chat.start_thread(writer, text, self.user(), self.role, frame=frame, segment=segment)
             self._seg_error.object = f"<div class='cs-muted'>Comment on {esc(segment)} sent.</div>"
             self._seg_comment.value = ""
         except CellsyncError as exc:
@@ -633,7 +636,7 @@ class Discussion(pn.viewable.Viewer):
         column = about.value if about.value != "(whole cell)" else None
 
         def act(chat, st):
-            t = chat.start_thread(st, text, self._dash.user(), "expert", cell=self._entry["id"], column=column)
+            t = chat.start_thread(st, text, self._dash.user(), self._dash.role, cell=self._entry["id"], column=column)
             chat.answer_if_asked(st, t.id, text)
 
         self._write(act)
@@ -642,7 +645,7 @@ class Discussion(pn.viewable.Viewer):
         text = box.value_input or box.value
 
         def act(chat, st):
-            chat.post(st, thread_id, text, self._dash.user(), "expert")
+            chat.post(st, thread_id, text, self._dash.user(), self._dash.role)
             chat.answer_if_asked(st, thread_id, text)
 
         self._write(act)

@@ -1,0 +1,89 @@
+"""The dashboard beside the notebook, in JupyterLab's right-hand area.
+
+The kernel serves the same `Dashboard` (compact layout) from a thread on 127.0.0.1, and the
+sidecar shows it in an iframe. Why not render Panel inside the notebook: BokehJS and Panel's
+scripts would then come from a CDN (blank offline) or be inlined into the saved notebook
+(~6 MB), and "Run All" races BokehJS loading. An iframe of a local server has none of these
+problems: the notebook keeps only a small widget reference, and the page loads its scripts
+from the kernel's own server. Where no sidecar can be shown, one line gives the address.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+_state: dict = {"thread": None, "url": None, "store": None}
+
+
+def in_jupyter_frontend() -> bool:
+    """A kernel started by a Jupyter server (JupyterLab, Notebook 7), not nbclient or a terminal."""
+    return bool(os.environ.get("JPY_SESSION_NAME")) and "ipykernel" in sys.modules
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dashboard_url(store: str | Path, title: str = "CellSync") -> str:
+    """Serve the dashboard for `store` from a thread in this process (once per store)."""
+    import panel as pn
+
+    from .ui import Dashboard
+
+    store = str(Path(store).resolve())
+    if _state["url"] and _state["store"] == store:
+        return _state["url"]
+    stop_server()
+    port = _free_port()
+
+    from .chat import default_name
+    from .config import settings
+
+    def app():
+        compact = pn.state.session_args.get("compact", [b"0"])[0] == b"1"
+        # the page beside the notebook is the data scientist's: replies are theirs
+        return Dashboard(store=store, title=title, compact=compact, role="data_scientist",
+                         user_name=settings.user_name or default_name())
+
+    # no pn.extension() here: in a kernel it would display Panel's loader into the notebook
+    # (scripts from a CDN, megabytes in the saved file); the served page loads its own
+    thread = pn.serve(
+        {"/": app}, port=port, address="127.0.0.1",
+        websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],
+        show=False, threaded=True, start=True, verbose=False, title=title,
+    )
+    _state.update(thread=thread, url=f"http://127.0.0.1:{port}/", store=store)
+    return _state["url"]
+
+
+def stop_server() -> None:
+    thread = _state.get("thread")
+    if thread is not None:
+        try:
+            thread.stop()
+        except Exception:
+            pass
+    _state.update(thread=None, url=None, store=None)
+
+
+def open_sidecar(store: str | Path, title: str = "CellSync", height: int = 1000) -> str:
+    """Show the dashboard in JupyterLab's side area; elsewhere, print where to open it."""
+    url = dashboard_url(store, title)
+    try:
+        from IPython.display import IFrame, display
+        from sidecar import Sidecar
+    except ImportError:
+        print(f"CellSync dashboard: {url} (install `sidecar` to see it beside the notebook)")
+        return url
+    panel = Sidecar(title=title, anchor="split-right")
+    with panel:
+        display(IFrame(url + "?compact=1", width="100%", height=height))
+    # where the frontend has no side area (VS Code, Voila), the widget shows nothing: the
+    # address still gets the user there
+    print(f"CellSync: the dashboard is beside the notebook, and at {url} · cellsync.sidecar() reopens it")
+    return url

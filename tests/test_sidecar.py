@@ -1,0 +1,132 @@
+"""A real JupyterLab, driven by Chromium: `%load_ext cellsync` opens the dashboard beside the
+notebook, it follows the cells (one by one and with Run All), needs no internet, keeps the
+saved notebook small, and carries a conversation with an expert."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import cellsync
+from cellsync import chat
+from cellsync.store import Store
+
+pytestmark = [pytest.mark.browser, pytest.mark.kernel]
+
+from test_dashboard import CHROMIUM, LAUNCH_ARGS, LOCAL  # noqa: E402
+
+TOKEN = "cellsync-test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext cellsync"),
+        nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.DataFrame({'a': range(10), 'g': list('ab') * 5})"),
+        nbformat.v4.new_code_cell("df = df[df.a > 3]"),
+    ]
+    nbformat.write(nb, root / "analysis.ipynb")
+    # no news pop-up over the page (recipes)
+    settings = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "overrides.json").write_text(json.dumps(
+        {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}))
+    port = free_port()
+    env = {**os.environ, "CELLSYNC_STORE": str(root / "store")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip", "127.0.0.1", "--port", str(port),
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}", root
+    proc.terminate()
+    proc.wait(20)
+
+
+def sidecar_frame(page, timeout=45, not_url=None):
+    """The sidecar's dashboard frame (after a restart: the new kernel's, not the old one's)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for f in page.frames:
+            if "compact=1" in f.url and f.url != not_url:
+                return f
+        page.wait_for_timeout(200)
+    page.screenshot(path=str(Path(__file__).parent / "artifacts" / "sidecar-missing.png"))
+    raise AssertionError(f"no CellSync sidecar frame appeared; frames: {[f.url for f in page.frames]}")
+
+
+def test_sidecar_follows_the_notebook(lab):
+    from playwright.sync_api import sync_playwright
+
+    base, root = lab
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        page = b.new_page(viewport={"width": 1600, "height": 1000})
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{base}/lab/workspaces/w1/tree/analysis.ipynb?token={TOKEN}&reset")
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        page.locator(".jp-Cell").first.click()
+        for _ in range(3):
+            page.keyboard.press("Shift+Enter")
+            page.wait_for_timeout(700)
+        side = sidecar_frame(page)
+        row = side.locator(".tabulator-row", has_text="removed 4 of 10 rows")
+        row.first.wait_for(timeout=20_000)
+        page.screenshot(path=str(Path(__file__).parent / "artifacts" / "sidecar.png"))
+        # an expert writes on the filtering cell (from another process, through the store)
+        st = Store(root / "store")
+        cell = next(e for e in st.timeline() if "df.a > 3" in e["code"])
+        thread = chat.start_thread(st, "Why drop the first four rows?", "dr. lee", "expert", cell=cell["id"])
+        st.close()
+        side.locator(".tabulator-row", has_text="1 open comment").first.wait_for(timeout=10_000)
+        # ... and the data scientist answers from the sidecar
+        row.first.click()
+        side.locator(".cs-message", has_text="Why drop the first four rows?").first.wait_for(timeout=10_000)
+        side.locator("textarea[placeholder='Reply']").first.fill("They are the warm-up runs.")
+        side.locator("button", has_text="Send").first.click()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            msgs = chat.messages(cellsync.open_store(root / "store"), thread.id)
+            if len(msgs) == 2:
+                break
+            time.sleep(0.2)
+        assert [(m.role, m.text) for m in msgs][-1] == ("data_scientist", "They are the warm-up runs.")
+        # Run All after a restart: no BokehJS race, the sidecar comes back and follows
+        page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
+        page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").click()
+        page.locator(".jp-Dialog-button", has_text="Restart").click()
+        page.wait_for_timeout(3000)
+        side = sidecar_frame(page, not_url=side.url)
+        side.locator(".tabulator-row", has_text="removed 4 of 10 rows").first.wait_for(timeout=20_000)
+        # the saved notebook stays small: a widget reference, not Panel's scripts
+        page.keyboard.press("Control+s")
+        page.wait_for_timeout(1500)
+        size = (root / "analysis.ipynb").stat().st_size
+        assert size < 50_000, size
+        external = [u for u in requests if not LOCAL.match(u)]
+        assert external == [], external[:5]
+        b.close()
