@@ -100,6 +100,10 @@ class Settings(param.Parameterized):
     explain_timeout = param.Number(
         default=30.0, bounds=(1, None), doc="Seconds an LLM may take per summary before the offline one stays."
     )
+    flag_min_rows = param.Integer(
+        default=20, bounds=(1, None),
+        doc="...and only for segments of at least this many rows before the cell.",
+    )
     flush_on_exit_timeout = param.Number(
         default=30.0, bounds=(0, None), doc="Seconds to wait for queued work at kernel exit."
     )

@@ -600,6 +600,7 @@ def impacts(
     match,
     flag_ratio: float = 2.0,
     flag_min_points: float = 0.05,
+    flag_min_rows: int = 20,
 ) -> list[SegmentImpact]:
     """Impact of one change on every segment that fits the parent or the new version.
 
@@ -646,6 +647,7 @@ def impacts(
             rate is not None
             and overall is not None
             and removed > 0
+            and n_before >= flag_min_rows  # "100% of the 1 row with a = 0" is no finding
             and rate >= flag_ratio * overall
             and rate - overall >= flag_min_points
         )

@@ -375,6 +375,7 @@ class Worker:
         return segment_impacts(
             segs, ch.parent_frame, new, version.diff, match,
             flag_ratio=self.cfg.flag_ratio, flag_min_points=self.cfg.flag_min_points,
+            flag_min_rows=self.cfg.flag_min_rows,
         )
 
     # --- metrics ----------------------------------------------------------------------------

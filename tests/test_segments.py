@@ -161,7 +161,7 @@ def test_impacts_match_pandas_and_flag_only_disproportionate_removals(df):
         assert (imp.rows_before, imp.rows_after, imp.rows_removed, imp.rows_added) == (n_before, n_after, removed, added)
         rate = removed / n_before
         assert imp.removal_rate == pytest.approx(rate)
-        assert imp.flagged == (rate >= 2 * overall and rate - overall >= 0.05)
+        assert imp.flagged == (rate >= 2 * overall and rate - overall >= 0.05 and n_before >= 20)
     assert result["age >= 80"].flagged and result["income is missing"].flagged
     assert not result['sex == "F"'].flagged and not result["bmi > 30"].flagged
 
@@ -183,3 +183,12 @@ def test_a_segment_whose_column_is_dropped_follows_the_kept_rows(df):
     assert imp.rows_removed == (df.age >= 90).sum()
     assert imp.rows_after == ((df.age >= 80) & (df.age < 90)).sum()
     assert "columns gone" in imp.note
+
+
+def test_tiny_segments_are_never_flagged():
+    df = pd.DataFrame({"a": range(100)})
+    after = df[df.a > 3]
+    diff, match = diff_frames(df, after)
+    tiny, big = impacts([Segment.from_text("a == 0"), Segment.from_text("a < 30")], df, after, diff, match)
+    assert tiny.removal_rate == 1.0 and not tiny.flagged  # 1 row is no finding
+    assert big.rows_before == 30 and big.flagged
