@@ -64,7 +64,7 @@ def load_ipython_extension(shell) -> None:
         tracker.record_existing(raw, getattr(shell, "execution_count", None))
     except Exception as exc:
         tracker._problem("load.record_existing", exc)
-    from .sidecar import in_jupyter_frontend
+    from .beside import in_jupyter_frontend
 
     if settings.sidecar and in_jupyter_frontend():
         open_sidecar_safely(tracker)
@@ -72,7 +72,7 @@ def load_ipython_extension(shell) -> None:
 
 def open_sidecar_safely(tracker) -> str | None:
     """Open the dashboard beside the notebook; a failure is one line, never a traceback."""
-    from .sidecar import open_sidecar
+    from .beside import open_sidecar
 
     try:
         tracker.flush(10)  # the store exists before the page asks for it
@@ -95,7 +95,7 @@ def unload_ipython_extension(shell) -> None:
     shell.magics_manager.magics["line"].pop("cellsync", None)
     _state.update(tracker=None, shell=None)
     atexit.unregister(_drain_at_exit)
-    from .sidecar import stop_server
+    from .beside import stop_server
 
     stop_server()
     # the cell running %unload_ext is recorded too: it ran while we were listening

@@ -89,10 +89,10 @@ def test_sidecar_follows_the_notebook(lab):
         page.on("request", lambda r: requests.append(r.url))
         page.goto(f"{base}/lab/workspaces/w1/tree/analysis.ipynb?token={TOKEN}&reset")
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-        page.locator(".jp-Cell").first.click()
-        for _ in range(3):
-            page.keyboard.press("Shift+Enter")
-            page.wait_for_timeout(700)
+        page.wait_for_timeout(1000)
+        # Run All from the menu: what a user does, and no keypress lost to a page still settling
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         side = sidecar_frame(page)
         row = side.locator(".tabulator-row", has_text="removed 4 of 10 rows")
         row.first.wait_for(timeout=20_000)
