@@ -44,6 +44,7 @@ from .explain import OFFLINE, ExplainService, build_facts, cache_key, explain
 from .explain.facts import sample_values
 from .store import CellRun, Store, Version, cell_entry, impact_summary, metric_summary
 from .cache import BoundedDict
+from .work import WorkCounter
 from .versions import DataPlan, persist
 
 log = logging.getLogger("cellsync")
@@ -169,9 +170,7 @@ class Worker:
         self.cfg = cfg
         self.on_problem = on_problem
         self._queue: queue.Queue = queue.Queue()
-        self._lock = threading.Condition()
-        self._submitted = 0
-        self._done = 0
+        self._work = WorkCounter()
         self._store: Store | None = None
         # recent versions' data plans and profiles: a parent is nearly always recent; an older
         # one's plan is read back from the store, and its profile is simply recomputed
@@ -191,8 +190,7 @@ class Worker:
 
     @property
     def pending(self) -> int:
-        with self._lock:
-            return self._submitted - self._done
+        return self._work.pending
 
     def start_session(self, session_id: str, notebook: str | None, info: dict) -> None:
         self._submit(("session", session_id, notebook, info))
@@ -201,21 +199,15 @@ class Worker:
         self._submit(("cell", job))
 
     def _submit(self, item) -> None:
-        with self._lock:
-            self._submitted += 1
+        self._work.add()
         self._queue.put(item)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is in the store, LLM summaries included.
         False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            target = self._submitted
-            while self._done < target:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._lock.wait(remaining)
+        if not self._work.wait(timeout):
+            return False
         if self.explainer is not None:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             return self.explainer.flush(remaining)
@@ -248,9 +240,7 @@ class Worker:
                 self.on_problem(f"worker.{type(exc).__name__}", exc)
             finally:
                 self.last_job_seconds = time.perf_counter() - started
-                with self._lock:
-                    self._done += 1
-                    self._lock.notify_all()
+                self._work.done()
 
     def _open(self) -> Store:
         if self._store is None:

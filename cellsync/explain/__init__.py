@@ -12,6 +12,8 @@ from __future__ import annotations
 import queue
 import threading
 
+from ..work import WorkCounter
+
 from ..config import Settings, settings as default_settings
 from .chains import OFFLINE, ExplainError, Explanation, cache_key, explain, make_model
 from .facts import FactSheet, build_facts, traceable_numbers, unverified_numbers
@@ -37,14 +39,18 @@ def explain_store(store, model: str | None = None, cells: list[int] | None = Non
             continue
         facts = facts_for(store, entry)
         key = cache_key(facts, model)
-        cached = store.cached_explanation(key) if model != OFFLINE else None
-        if cached is not None and not cached.get("note"):
-            ex = Explanation(summary=cached["summary"], details=cached["details"], caveats=tuple(cached["caveats"]),
-                             model=cached["model"], unverified_numbers=tuple(cached["unverified"]))
-        else:
-            ex = explain(facts, model, cfg, llm=llm)
+        ex = (cached(store, key) if model != OFFLINE else None) or explain(facts, model, cfg, llm=llm)
         store.write_explanation(entry["id"], ex, key)
         yield entry, ex
+
+
+def cached(store, key: str) -> Explanation | None:
+    """A stored explanation of the same facts by the same model (not one that fell back)."""
+    row = store.cached_explanation(key)
+    if row is None or row.get("note"):
+        return None
+    return Explanation(summary=row["summary"], details=row["details"], caveats=tuple(row["caveats"]),
+                       model=row["model"], unverified_numbers=tuple(row["unverified"]))
 
 
 class ExplainService:
@@ -56,29 +62,17 @@ class ExplainService:
         self.cfg = cfg
         self.on_problem = on_problem
         self._queue: queue.Queue = queue.Queue()
-        self._lock = threading.Condition()
-        self._submitted = self._done = 0
+        self._work = WorkCounter()
         self._llm = None
         self._thread = threading.Thread(target=self._run, name="cellsync-explain", daemon=True)
         self._thread.start()
 
     def submit(self, cell_pk: int, facts: FactSheet) -> None:
-        with self._lock:
-            self._submitted += 1
+        self._work.add()
         self._queue.put((cell_pk, facts))
 
     def flush(self, timeout: float | None = None) -> bool:
-        import time
-
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            target = self._submitted
-            while self._done < target:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._lock.wait(remaining)
-        return True
+        return self._work.wait(timeout)
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -98,11 +92,8 @@ class ExplainService:
                 cell_pk, facts = item
                 model = self.cfg.explain_model
                 key = cache_key(facts, model)
-                cached = store.cached_explanation(key)
-                if cached is not None and not cached.get("note"):
-                    ex = Explanation(summary=cached["summary"], details=cached["details"], caveats=tuple(cached["caveats"]),
-                                     model=cached["model"], unverified_numbers=tuple(cached["unverified"]))
-                else:
+                ex = cached(store, key)
+                if ex is None:
                     if self._llm is None:
                         self._llm = make_model(model, self.cfg)
                     ex = explain(facts, model, self.cfg, llm=self._llm)
@@ -114,6 +105,4 @@ class ExplainService:
             except Exception as exc:
                 self.on_problem(f"explain.{type(exc).__name__}", exc)
             finally:
-                with self._lock:
-                    self._done += 1
-                    self._lock.notify_all()
+                self._work.done()
