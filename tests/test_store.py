@@ -232,3 +232,18 @@ def test_bounded_dict_forgets_the_least_recently_used():
     d.get("a")
     d["c"] = 3
     assert list(d) == ["a", "c"]  # "b" was the least recently used
+
+
+def test_an_older_store_is_read_as_it_is_and_upgraded_by_a_writer(store):
+    store.write_cell(cell(1, "x = 1"), [])
+    for table in ("messages", "threads", "explanations", "models", "metrics", "impacts", "segments"):
+        store.db[table].drop()
+    store.db.execute("delete from _sqlite_migrations where name != 'm001_initial'")
+    store.db.conn.commit()
+    store.close()
+    old = open_store(store.path)  # read-only: nothing written, nothing missing
+    assert [c["code"] for c in old.timeline()] == ["x = 1"]
+    assert old.segments() == [] and old.metrics() == [] and old.impacts() == []
+    old.close()
+    Store(store.path).close()  # a writer applies the newer migrations
+    assert {"segments", "threads", "messages", "explanations"} <= set(open_store(store.path).db.table_names())
