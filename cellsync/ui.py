@@ -133,6 +133,24 @@ def _table(df: pd.DataFrame, **kwargs) -> pn.widgets.Tabulator:
     return pn.widgets.Tabulator(df, disabled=True, show_index=False, **kwargs)
 
 
+class NotebookBridge(pn.custom.JSComponent):
+    """Invisible: when the sidecar shows a cell, asks the JupyterLab page around it (a listener
+    the extension installed) to select the notebook cell with that execution count."""
+
+    count = param.String(default="", doc="'<execution count>@<store id>' of the cell shown.")
+
+    _esm = """
+    export function render({ model }) {
+      model.on('count', () => {
+        if (window.parent === window || !model.count) { return; }
+        const count = model.count.split('@')[0];
+        window.parent.postMessage({type: 'cellsync:select-cell', count: count}, '*');
+      });
+      return document.createElement('span');
+    }
+    """
+
+
 class Dashboard(pn.viewable.Viewer):
     """The CellSync dashboard for one store."""
 
@@ -162,6 +180,7 @@ class Dashboard(pn.viewable.Viewer):
             height=360 if not self.compact else 260,
         )
         self._timeline.param.watch(self._on_select, "selection")
+        self._bridge = NotebookBridge() if self.compact else None
         self._header = _html(sizing_mode="stretch_width")
         self._name = pn.widgets.TextInput(label="Your name", value=self.user_name, width=180, visible=not self.read_only)
         self._discussion: Discussion | None = None
@@ -187,7 +206,8 @@ class Dashboard(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         top = pn.Row(self._header, self._name, sizing_mode="stretch_width")
-        return pn.Column(top, body, sizing_mode="stretch_width", stylesheets=[CSS])
+        extra = [self._bridge] if self._bridge is not None else []
+        return pn.Column(top, body, *extra, sizing_mode="stretch_width", stylesheets=[CSS])
 
     def user(self) -> str:
         """Who is writing: the server's authenticated user, else the name typed on the page."""
@@ -308,6 +328,8 @@ class Dashboard(pn.viewable.Viewer):
         entry = self._by_id.get(self.selected)
         if entry is None:
             return
+        if self._bridge is not None and entry["execution_count"] is not None:
+            self._bridge.count = f"{entry['execution_count']}@{entry['id']}"
         self._cell_view.objects = self.cell_view(entry)
 
     def select_cell(self, cell_id: int) -> None:

@@ -97,6 +97,13 @@ def test_sidecar_follows_the_notebook(lab):
         row = side.locator(".tabulator-row", has_text="removed 4 of 10 rows")
         row.first.wait_for(timeout=20_000)
         page.screenshot(path=str(Path(__file__).parent / "artifacts" / "sidecar.png"))
+        # clicking a cell in the sidecar selects that cell in the notebook
+        side.locator(".tabulator-row", has_text="import pandas").first.click()
+        active = page.locator(".jp-Notebook .jp-Cell.jp-mod-active .jp-InputPrompt")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and active.count() and active.first.inner_text().strip() != "[2]:":
+            page.wait_for_timeout(200)
+        assert active.first.inner_text().strip() == "[2]:"
         # an expert writes on the filtering cell (from another process, through the store)
         st = Store(root / "store")
         cell = next(e for e in st.timeline() if "df.a > 3" in e["code"])
