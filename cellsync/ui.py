@@ -151,6 +151,23 @@ class NotebookBridge(pn.custom.JSComponent):
     """
 
 
+class NameMemory(pn.custom.JSComponent):
+    """Invisible: keeps the name a person typed in their browser (localStorage), so they type
+    it once."""
+
+    value = param.String(default="", doc="The remembered name ('' until the browser reports).")
+
+    _esm = """
+    export function render({ model }) {
+      const key = 'cellsync-user-name';
+      const saved = window.localStorage.getItem(key);
+      if (saved && !model.value) { model.value = saved; }
+      model.on('value', () => { if (model.value) { window.localStorage.setItem(key, model.value); } });
+      return document.createElement('span');
+    }
+    """
+
+
 class Dashboard(pn.viewable.Viewer):
     """The CellSync dashboard for one store."""
 
@@ -183,6 +200,11 @@ class Dashboard(pn.viewable.Viewer):
         self._bridge = NotebookBridge() if self.compact else None
         self._header = _html(sizing_mode="stretch_width")
         self._name = pn.widgets.TextInput(label="Your name", value=self.user_name, width=180, visible=not self.read_only)
+        self._memory = NameMemory() if not self.read_only and self.role == "expert" else None
+        if self._memory is not None:
+            # the browser's remembered name fills the box; a name typed in the box is remembered
+            self._memory.param.watch(lambda e: e.new and setattr(self._name, "value", e.new), "value")
+            self._name.param.watch(lambda e: e.new and setattr(self._memory, "value", e.new), "value")
         self._discussion: Discussion | None = None
         self._feedback = pn.Column(sizing_mode="stretch_width")
         self._cell_view = pn.Column(_html("<p class='cs-muted'>Click a cell in the timeline to see what it did.</p>"),
@@ -206,7 +228,7 @@ class Dashboard(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         top = pn.Row(self._header, self._name, sizing_mode="stretch_width")
-        extra = [self._bridge] if self._bridge is not None else []
+        extra = [x for x in (self._bridge, self._memory) if x is not None]
         return pn.Column(top, body, *extra, sizing_mode="stretch_width", stylesheets=[CSS])
 
     def user(self) -> str:
@@ -305,15 +327,21 @@ class Dashboard(pn.viewable.Viewer):
             self._feedback.objects = [_html("<p class='cs-muted'>No open threads.</p>")]
             return
         rows = []
+        waiting = 0
         for t in threads:
             msgs = chat.messages(self._store, t.id)
+            people = [m for m in msgs if m.role != "assistant"]
+            if people and people[-1].role != self.role:
+                waiting += 1  # the other side spoke last: this page owes an answer
             rows.append({"id": t.cell, "About": t.anchor, "Messages": len(msgs),
                          "Last": f"{msgs[-1].author}: {msgs[-1].text[:120]}" if msgs else "",
                          "When": (msgs[-1].created_at if msgs else t.created_at)[11:19]})
         table = _table(pd.DataFrame(rows), hidden_columns=["id"], selectable=1, height=min(400, 40 + 30 * len(rows)))
         table.param.watch(lambda e, t=table: e.new and t.value.iloc[e.new[0]]["id"] is not None
                           and self.select_cell(int(t.value.iloc[e.new[0]]["id"])), "selection")
-        self._feedback.objects = [_html(f"<b>{len(rows)} open thread{'s' if len(rows) != 1 else ''}</b>, newest first"), table]
+        self._feedback.objects = [_html(
+            f"<b>{len(rows)} open thread{'s' if len(rows) != 1 else ''}</b>, newest first · "
+            f"<span data-testid='awaiting'>{waiting} awaiting your reply</span>"), table]
 
     # --- timeline and cell view ---------------------------------------------------------------
 

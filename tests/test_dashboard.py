@@ -381,3 +381,51 @@ def test_a_comment_on_a_segment_reaches_the_notebook(chat_store):
     ro._seg_comment.value = "sneaky"
     ro._comment_segment()
     assert len(cellsync.feedback(store=chat_store)) == 1
+
+
+def test_the_name_is_typed_once_and_kept_in_the_browser(browser, chat_store):
+    from cellsync import chat
+
+    proc, url = start_server(chat_store)
+    try:
+        p = Page(browser, url)
+        name_box = lambda: p.page.locator(".bk-input-group", has_text="Your name").locator("input").first  # noqa: E731
+        assert name_box().input_value() == "expert"
+        name_box().fill("Dr. Okafor")
+        name_box().press("Enter")
+        p.page.wait_for_timeout(800)
+        p.page.reload()
+        p.page.wait_for_selector(".tabulator-row", timeout=30_000)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and name_box().input_value() != "Dr. Okafor":
+            p.page.wait_for_timeout(200)
+        assert name_box().input_value() == "Dr. Okafor"
+        # and a comment is signed with it
+        p.page.locator(".tabulator-row", has_text="dropna").first.click()
+        p.page.locator("textarea[placeholder^='Comment on this cell']").fill("Signed comment")
+        p.page.get_by_role("button", name="Comment", exact=True).click()
+        p.page.locator(".cs-message", has_text="Signed comment").first.wait_for(timeout=10_000)
+        st = cellsync.open_store(chat_store)
+        thread = chat.threads(st)[0]
+        assert chat.messages(st, thread.id)[0].author == "Dr. Okafor"
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_sidecar_counts_threads_awaiting_its_reply(chat_store):
+    from cellsync import chat
+    from cellsync.store import Store
+    from cellsync.ui import Dashboard
+
+    st = Store(chat_store)
+    cell = next(e for e in st.timeline() if "dropna" in e["code"])
+    answered = chat.start_thread(st, "first", "ann", "expert", cell=cell["id"])
+    chat.post(st, answered.id, "done", "dana", "data_scientist")
+    chat.start_thread(st, "second", "ann", "expert", cell=cell["id"])
+    st.close()
+    text = Dashboard(store=str(chat_store), role="data_scientist")._feedback.objects[0].object
+    assert "2 open threads" in text and "1 awaiting your reply" in text
+    text = Dashboard(store=str(chat_store), role="expert")._feedback.objects[0].object
+    assert "1 awaiting your reply" in text
