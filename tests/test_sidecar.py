@@ -16,7 +16,6 @@ import pytest
 
 import cellsync
 from cellsync import chat
-from cellsync.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
@@ -104,12 +103,23 @@ def test_sidecar_follows_the_notebook(lab):
         while time.monotonic() < deadline and active.count() and active.first.inner_text().strip() != "[2]:":
             page.wait_for_timeout(200)
         assert active.first.inner_text().strip() == "[2]:"
-        # an expert writes on the filtering cell (from another process, through the store)
-        st = Store(root / "store")
-        cell = next(e for e in st.timeline() if "df.a > 3" in e["code"])
-        thread = chat.start_thread(st, "Why drop the first four rows?", "dr. lee", "expert", cell=cell["id"])
-        st.close()
-        side.locator(".tabulator-row", has_text="1 open comment").first.wait_for(timeout=10_000)
+        # an expert writes on the filtering cell, from a second browser on `cellsync serve`
+        from test_dashboard import start_server
+
+        server, url = start_server(root / "store")
+        try:
+            expert = b.new_page(viewport={"width": 1400, "height": 1000})
+            expert.on("request", lambda r: requests.append(r.url))
+            expert.goto(url)
+            expert.locator(".tabulator-row", has_text="df = df[df.a > 3]").first.click()
+            expert.locator("textarea[placeholder^='Comment on this cell']").fill("Why drop the first four rows?")
+            expert.get_by_role("button", name="Comment", exact=True).click()
+            side.locator(".tabulator-row", has_text="1 open comment").first.wait_for(timeout=10_000)
+            thread = chat.threads(cellsync.open_store(root / "store"))[0]
+            assert chat.messages(cellsync.open_store(root / "store"), thread.id)[0].role == "expert"
+        finally:
+            server.terminate()
+            server.wait(10)
         # ... and the data scientist answers from the sidecar
         row.first.click()
         side.locator(".cs-message", has_text="Why drop the first four rows?").first.wait_for(timeout=10_000)
