@@ -1,12 +1,10 @@
 """The demo: generated data, the bundled notebooks, and `cellsync demo` as the README runs it."""
 
-import json
 import re
 import subprocess
 import sys
 
 import nbformat
-import pandas as pd
 import pytest
 
 import cellsync

@@ -4,7 +4,6 @@ saved notebook small, and carries a conversation with an expert."""
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
