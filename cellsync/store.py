@@ -567,12 +567,13 @@ class Store:
                 }
             )
 
-    def explanations(self) -> dict[int, dict]:
-        """The current (newest) explanation of every cell that has one."""
+    def explanations(self, cell: int | None = None) -> dict[int, dict]:
+        """The current (newest) explanation of every cell that has one (or of one cell)."""
         if not self.has("explanations"):
             return {}
         out: dict[int, dict] = {}
-        for r in self.db["explanations"].rows_where(order_by="id"):
+        where, args = ("cell = ?", [cell]) if cell is not None else (None, [])
+        for r in self.db["explanations"].rows_where(where, args, order_by="id"):
             r["caveats"] = json.loads(r["caveats"] or "[]")
             r["unverified"] = json.loads(r["unverified"] or "[]")
             out[r["cell"]] = r

@@ -388,7 +388,7 @@ class Dashboard(pn.viewable.Viewer):
                 for s in flags
             )
             items.append(_html(f"<ul style='margin:4px 0'>{lines}</ul>", sizing_mode="stretch_width"))
-        details = self._store.explanations().get(entry["id"])
+        details = self._store.explanations(cell=entry["id"]).get(entry["id"])
         if details and details.get("details"):
             items.append(pn.Card(_html(f"<div class='cs-pre'>{esc(details['details'])}</div>"),
                                  title="Step by step", collapsed=True, sizing_mode="stretch_width"))
@@ -713,7 +713,10 @@ class FrameCard(pn.viewable.Viewer):
         super().__init__(**params)
         self._store = store
         self._frame = frame
-        self._versions = [v for v in store.versions(frame=frame)]
+        # the navigator needs every version's summary, not every version's profile: profiles
+        # are read only for the version shown (and its parent), in _render / _draw_histogram
+        self._versions = store.versions(frame=frame, profiles=False)
+        self._full: dict[str, object] = {}
         ids = [v.id for v in self._versions]
         self.index = ids.index(version_id) if version_id in ids else len(ids) - 1
         self._entry_of_version = entry_of_version
@@ -735,8 +738,14 @@ class FrameCard(pn.viewable.Viewer):
         self.index = max(0, min(len(self._versions) - 1, self.index + delta))
         self._render()
 
+    def _version(self, i: int):
+        v = self._versions[i]
+        if v.id not in self._full:
+            self._full[v.id] = self._store.version(v.id)
+        return self._full[v.id]
+
     def _render(self) -> None:
-        v = self._versions[self.index]
+        v = self._version(self.index)
         d = v.diff
         entry = self._entry_of_version(v.id)
         where = f"cell {entry['execution_count']}" if entry and entry["execution_count"] is not None else "a cell"
@@ -800,7 +809,7 @@ class FrameCard(pn.viewable.Viewer):
                          _table(rows.astype(str), height=240), sizing_mode="stretch_width")
 
     def _draw_histogram(self) -> None:
-        v = self._versions[self.index]
+        v = self._version(self.index)
         name = self._column.value
         if v.profile is None or not name:
             self._hist.objects = []
