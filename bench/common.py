@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark parts: timing statistics, machine description, memory.
 
-Every part (bench/hook.py, worker.py, peers.py, store_growth.py, memory.py) is a script that
+Every part (bench/hook.py, worker.py, peers.py, store_growth.py, memory.py, segments.py,
+dashboard.py, chat.py) is a script that
 `bench/run.py` starts in its own process (`python bench/PART.py --out FILE [--quick]`), so one
 part's memory, threads and IPython singleton never leak into the next one's numbers.
 """

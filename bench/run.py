@@ -1,7 +1,8 @@
 """CellSync benchmarks: one entry point.
 
-    .venv/bin/python bench/run.py            # everything (about 10-15 minutes on 2 cores)
-    .venv/bin/python bench/run.py --quick    # small sizes, well under a minute: a smoke test
+    .venv/bin/python bench/run.py            # everything (about 25-30 minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick    # small sizes, a few minutes: a smoke test
+    .venv/bin/python bench/run.py --parts segments,dashboard,chat   # the newer features only
     .venv/bin/python bench/run.py --parts hook,worker --no-setup
     .venv/bin/python bench/run.py --snapshot # measure the last commit's cellsync/, not the work tree
     .venv/bin/python bench/run.py --wait-idle 300   # on a shared machine: start each part when quiet
@@ -26,10 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BENCH, RESULTS, ROOT, log, machine
 
-PARTS = ["hook", "worker", "peers", "store_growth", "memory"]
-TIMEOUT = {"hook": 1800, "worker": 1800, "peers": 3600, "store_growth": 1800, "memory": 1800}
+PARTS = ["hook", "worker", "peers", "store_growth", "memory", "segments", "dashboard", "chat"]
+TIMEOUT = {"hook": 1800, "worker": 1800, "peers": 3600, "store_growth": 1800, "memory": 1800,
+           "segments": 1800, "dashboard": 1800, "chat": 2400}
 
-TARGETS = {"hook_ms": 2.0, "worker_s": 1.5, "memory_pct": 10.0}
+TARGETS = {"hook_ms": 2.0, "worker_s": 1.5, "memory_pct": 10.0,
+           "impacts_s": 0.5, "snapgrid_s": 2.0, "page_s": 2.0, "click_s": 0.3, "new_cell_s": 1.0, "chat_s": 1.0}
 
 
 def snapshot_source(rev: str) -> tuple[Path, str]:
@@ -369,6 +372,182 @@ def report(res: dict) -> tuple[list[str], list[list]]:
         else:
             lines += [f"FAILED: {mm.get('error')}", ""]
             summary.append(["memory", "FAILED", mm.get("error")])
+    new_lines, new_summary = report_new_parts(res)
+    return lines + new_lines, summary + new_summary
+
+
+def dist(d: dict | None, fmt=None) -> str:
+    """'median (p95 x, max y; n)' of a stats() dict."""
+    fmt = fmt or sec
+    if not d or not d.get("n"):
+        return "n/a"
+    return f"{fmt(d['median'])} (p95 {fmt(d['p95'])}, max {fmt(d['max'])}; n={d['n']})"
+
+
+def report_new_parts(res: dict) -> tuple[list[str], list[list]]:
+    """Sections 6-8: segments, dashboard, chat."""
+    lines: list[str] = []
+    summary: list[list] = []
+    g = res["parts"].get("segments")
+    if g:
+        lines += ["## 6. Segments: impacts and SnapGrid", ""]
+        if g.get("ok"):
+            im = g["impacts"]
+            t = im["impacts_s"]
+            lines += [
+                f"Impacts of {im['n_segments']} suggested segments (`suggest(old, profile, limit=40)`, "
+                f"{sec(im['suggest_s'])} to profile and suggest) on the change of part 2 "
+                f"({im['rows_old']:,} -> {im['rows_new']:,} rows), `impacts(...)` alone:",
+                "",
+            ]
+            e = im["end_to_end"]
+            rows = [
+                ["`impacts(40 segments, old, new, diff, match)`", sec(t["median"]), sec(t["p95"]), sec(t["max"])],
+                ["  of which the 80 masks (before and after, every segment)", sec(med(im["masks_only_s"])), "", ""],
+                [f"  of which the changed-value masks ({', '.join(im['changed_columns'])})", sec(med(im["changed_masks_s"])), "", ""],
+                ["worker job end to end, 40 segments (shell, `last_job_seconds`)", sec(med(e["with_40_segments"]["worker_last_job_s"])),
+                 "", sec(e["with_40_segments"]["worker_last_job_s"].get("max"))],
+                ["worker job end to end, no segments (`max_suggested_segments = 0`)", sec(med(e["without_segments"]["worker_last_job_s"])),
+                 "", sec(e["without_segments"]["worker_last_job_s"].get("max"))],
+            ]
+            lines += table(["step", "median", "p95", "max"], rows)
+            kinds = "; ".join(f"{k}: {v['n']} x {ms(v['each_median'])}" for k, v in im["mask_pair_s_by_kind"].items())
+            lines += ["", f"Mask pair (before + after) per segment, by kind: {kinds}. Flagged: "
+                      + (", ".join(f"`{f['segment']}` ({100 * f['removal_rate']:.1f}% removed vs {100 * f['overall']:.1f}%)"
+                                   for f in im["flagged"]) or "none")
+                      + f". Extra worker time with segments, end to end: {sec(e['extra_s'])}.", "",
+                      f"Target <= 0.5 s for `impacts`: {verdict(t['median'], TARGETS['impacts_s'])}.", ""]
+            summary.append(["segments: impacts of 40 segments (median / p95)", f"{sec(t['median'])} / {sec(t['p95'])}",
+                            verdict(t["median"], TARGETS["impacts_s"])])
+            sg = g["snapgrid"]
+            b = sg["store"]
+            lines += [
+                f"SnapGrid: {b['versions']} versions of a {b['rows_first']:,}-row frame ({b['rows_last']:,} rows at the end; "
+                f"plans {b['plans']}; store {mb(b['store_bytes'])}, written in {sec(b['build_s'])}); new segment "
+                f"`{sg['segment']}`; from a fresh `open_store(path)` in a new process:",
+                "",
+            ]
+            rows = []
+            for tag, label in (("segment_only", "segment only"), ("with_column", f"+ distribution of `{sg['column']}`")):
+                x = sg[tag]
+                rows.append([label, dist(x["cold_cached_s"]), dist(x["cold_evicted_s"]), dist(x["warm_same_s"]),
+                             dist(x["warm_other_s"]), str(x["statuses"]), str(x["last_version_matches_pandas"])])
+            lines += table(["query", "cold, files in page cache", "cold, files evicted", "warm, same segment",
+                            f"warm, `{sg['other_segment']}`", "cells", "last count = pandas"], rows)
+            cold = sg["segment_only"]["cold_cached_s"]["median"]
+            cold_ev = sg["segment_only"]["cold_evicted_s"]["median"]
+            lines += ["", f"Target <= 2 s (cold, from open_store): {verdict(max(cold, cold_ev), TARGETS['snapgrid_s'])} "
+                      f"(the slower of the two cold medians).", ""]
+            lc = sg.get("dashboard_click_server_side")
+            if lc:
+                lines += [f"The dashboard's server side on this 1M-row history (this process): `Dashboard()` "
+                          f"{sec(lc['dashboard_init_s'])}; `cell_view()` of a filter cell {dist(lc['cell_view_filter_s'])}, of a "
+                          f"column rewrite {dist(lc['cell_view_rewrite_s'])}; `Store.removed_rows()` {sec(med(lc['removed_rows_s']))}; "
+                          f"`Store.load_frame()` {sec(med(lc['load_frame_s']))}.", ""]
+            summary.append(["SnapGrid, new segment over all versions: cold (cached / evicted); warm",
+                            f"{sec(cold)} / {sec(cold_ev)}; {sec(sg['segment_only']['warm_same_s']['median'])}",
+                            verdict(max(cold, cold_ev), TARGETS["snapgrid_s"])])
+        else:
+            lines += [f"FAILED: {g.get('error')}", ""]
+            summary.append(["segments", "FAILED", g.get("error")])
+
+    d = res["parts"].get("dashboard")
+    if d:
+        lines += ["## 7. Dashboard in a browser", ""]
+        if d.get("ok"):
+            st, sm, ss = d["store"], d["summary"], d["server_side"]
+            lines += [
+                f"Store: {st['cells']} cells ({st['cells_with_versions']} with frame versions, {st['cells_with_summary']} with a summary), "
+                f"{st['versions']} versions of {st['frames']} frames, {st['impacts']:,} segment impacts ({st['flagged']} flagged), "
+                f"{mb(st['size_bytes'])}; built by a shell in {sec(d['build']['seconds'])}. `cellsync serve` ready in "
+                f"{sec(d['server_start_s'])}. Timeline paginated by Panel: {d['paginated']} ({d['rows_per_page']} rows a page).",
+                "",
+            ]
+            rows = [
+                ["page load: goto -> first timeline row visible", dist(sm["load_first_row_s"]),
+                 f"first load after server start {sec(sm['first_load_first_row_s'])}; HTML's first byte "
+                 f"{sec(med(sm.get('load_html_first_byte_s')))}; load event {sec(med(sm['load_event_s']))}; "
+                 f"document message {sec(med(sm.get('load_first_big_ws_message_s')))}"],
+                ["click on a row -> 'Cell N' heading visible", dist(sm["click_heading_s"]),
+                 f"server's answer after {sec(med(sm.get('click_server_answer_s')))}; frame card {sec(med(sm['click_frame_card_s']))}"],
+                ["new cell: commit -> row in the page", dist(sm["new_cell_commit_to_row_s"]),
+                 f"header count {sec(med(sm['new_cell_commit_to_header_s']))}; rows needing a scroll/page change: "
+                 f"{sm['new_cells_needing_navigation']}; not seen: {sm['new_cells_not_seen']}"],
+            ]
+            lines += table(["measure", "median (p95, max; n)", "notes"], rows)
+            jp = d.get("click_js_profile", {})
+            lines += [
+                "",
+                f"Server-side work (this process, same store): `Dashboard(store=...)` {sec(med(ss['dashboard_init_s']))}, "
+                f"`Store.timeline()` {sec(med(ss['store_timeline_s']))}, `Store.versions()` with profiles "
+                f"{sec(med(ss['store_versions_all_profiles_s']))} (without {sec(med(ss['store_versions_no_profiles_s']))}), "
+                f"`cell_view()` {sec(med(ss['cell_view_s']))} (max {sec(ss['cell_view_s'].get('max'))}), `_refresh()` "
+                f"{sec(med(ss['refresh_s']))}. Browser main thread during one click (CDP sampling profiler): busy "
+                f"{jp.get('busy_ms', 0):.0f} ms, idle {jp.get('idle_ms', 0):.0f} ms; "
+                + ", ".join(f"{k} {v:.0f} ms" for k, v in list(jp.get("by_source_ms", {}).items())[:8]) + ".",
+                "",
+                f"Blocked non-local requests: {len(d.get('blocked_requests', []))}; page errors: {len(d.get('page_errors', []))}.",
+                "",
+                f"Targets: page <= 2 s: {verdict(med(sm['load_first_row_s']), TARGETS['page_s'])}; click <= 0.3 s: "
+                f"{verdict(med(sm['click_heading_s']), TARGETS['click_s'])}; new cell <= 1 s: "
+                f"{verdict(med(sm['new_cell_commit_to_row_s']), TARGETS['new_cell_s'])} (p95: "
+                f"{verdict((sm['new_cell_commit_to_row_s'] or {}).get('p95'), TARGETS['new_cell_s'])}).",
+                "",
+            ]
+            summary.append(["dashboard: page load -> first row (median / p95)",
+                            f"{sec(med(sm['load_first_row_s']))} / {sec(sm['load_first_row_s'].get('p95'))}",
+                            verdict(med(sm["load_first_row_s"]), TARGETS["page_s"])])
+            summary.append(["dashboard: click -> cell view (median / p95)",
+                            f"{sec(med(sm['click_heading_s']))} / {sec(sm['click_heading_s'].get('p95'))}",
+                            verdict(med(sm["click_heading_s"]), TARGETS["click_s"])])
+            summary.append(["dashboard: new cell, commit -> row (median / p95)",
+                            f"{sec(med(sm['new_cell_commit_to_row_s']))} / {sec(sm['new_cell_commit_to_row_s'].get('p95'))}",
+                            verdict(med(sm["new_cell_commit_to_row_s"]), TARGETS["new_cell_s"])])
+        else:
+            lines += [f"FAILED: {d.get('error')}", ""]
+            summary.append(["dashboard", "FAILED", d.get("error")])
+
+    c = res["parts"].get("chat")
+    if c:
+        lines += ["## 8. Chat", ""]
+        if c.get("ok"):
+            sm = c["summary"]
+            lines += [f"Store: {c['sizes']['cells']} cells, {c['sizes']['frames']} frames of {c['sizes']['rows']:,} rows; "
+                      f"three browser sessions on cell {c['clicked_cell']['execution_count']}.", ""]
+            rows = [
+                ["browser -> the two other sessions", dist(sm["browser_to_both_others_s"]),
+                 f"each receiver {sec(med(sm['browser_to_each_other_s']))}; the sender sees it after "
+                 f"{sec(med(sm['browser_sender_sees_s']))} (server's answer {sec(med(sm.get('sender_server_answer_s')))})"],
+                ["notebook `cellsync.reply(...)` -> all three sessions", dist(sm["notebook_to_all_three_s"]),
+                 f"the call itself {sec(med(sm['notebook_reply_call_s']))}"],
+                ["notebook -> one session (the other two closed)", dist(sm.get("notebook_to_one_browser_s")), ""],
+            ]
+            lines += table(["round trip", "median (p95, max; n)", "notes"], rows)
+            rp = c["round_trips"].get("receiver_js_profile", {})
+            lines += ["", f"Receiving page's main thread during one reply (one session open): busy {rp.get('busy_ms', 0):.0f} ms, "
+                      f"idle {rp.get('idle_ms', 0):.0f} ms; " + ", ".join(f"{k} {v:.0f} ms" for k, v in list(rp.get("by_source_ms", {}).items())[:8]) + ".", ""]
+            rows = []
+            for name, v in c["messages_10k"].items():
+                bb = v["browser"]
+                rows.append([name, f"{v.get('messages', 0):,}", str(v.get("threads", 0)), f"{v.get('on_clicked_cell', 0):,}",
+                             dist(bb["load_first_row_s"]), dist(bb["click_heading_s"]),
+                             sec(med(v["server_side"]["dashboard_init_s"])), sec(med(v["server_side"]["cell_view_s"])),
+                             sec(v["server_side"].get("poll_after_new_message_s")), "; ".join(bb["errors"]) or ""])
+            lines += table(["messages stored", "messages", "threads", "on the clicked cell", "page load", "click -> heading",
+                            "`Dashboard()`", "`cell_view()`", "poll after a new message", "errors"], rows)
+            p95 = max(sm["browser_to_both_others_s"]["p95"], sm["notebook_to_all_three_s"]["p95"])
+            lines += ["", f"Target p95 <= 1 s: {verdict(p95, TARGETS['chat_s'])} (the slower of the two p95s).", ""]
+            summary.append(["chat: browser -> 2 sessions; notebook -> 3 sessions (p95)",
+                            f"{sec(sm['browser_to_both_others_s']['p95'])}; {sec(sm['notebook_to_all_three_s']['p95'])}",
+                            verdict(p95, TARGETS["chat_s"])])
+            v0, vs = c["messages_10k"].get("none"), c["messages_10k"].get("spread")
+            if v0 and vs:
+                summary.append(["chat: page load / click, no messages vs spread messages (median)",
+                                f"{sec(med(v0['browser']['load_first_row_s']))} / {sec(med(v0['browser']['click_heading_s']))} vs "
+                                f"{sec(med(vs['browser']['load_first_row_s']))} / {sec(med(vs['browser']['click_heading_s']))}", ""])
+        else:
+            lines += [f"FAILED: {c.get('error')}", ""]
+            summary.append(["chat", "FAILED", c.get("error")])
     return lines, summary
 
 
