@@ -1,6 +1,6 @@
 """CellSync benchmarks: one entry point.
 
-    .venv/bin/python bench/run.py            # everything (about 25-30 minutes on 2 cores)
+    .venv/bin/python bench/run.py            # everything (about 20 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # small sizes, a few minutes: a smoke test
     .venv/bin/python bench/run.py --parts segments,dashboard,chat   # the newer features only
     .venv/bin/python bench/run.py --parts hook,worker --no-setup
