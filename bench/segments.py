@@ -10,8 +10,8 @@
     worker's `last_job_seconds` with the 40 suggested segments and with none
     (`max_suggested_segments = 0`): the extra the segments cost the worker.
 (b) SnapGrid. A store written directly (as tests/test_store.py does): version 1 of a 1M-row
-    mixed frame persisted whole, then 49 more versions, alternately a filter (~1.5% of rows)
-    and a column rewrite, each persisted as a delta on its parent (`diff_frames` for the row
+    mixed frame persisted whole, then 49 more versions, alternately a filter (~1.5% of rows
+    each, ~30% in all) and a column rewrite, each persisted as a delta on its parent (`diff_frames` for the row
     match, `full_version_every` cutting the chains as the tracker does) with its profile and
     diff, as the worker writes them. Then a segment that is NOT stored is queried over all
     50 versions, `cellsync.open_store(path).snapgrid(...)`, timed from the open:
@@ -181,8 +181,11 @@ def build_history(path: Path, n_rows: int, n_versions: int) -> dict:
         if i == 0:
             new, code = frame, "df = load()"
         elif i % 2:
-            col = f"f{(i // 2) % 6 * 2 + 1}"  # a uniform [0, 1) column
-            new, code = frame[frame[col] > 0.015], f"df = df[df['{col}'] > 0.015]"
+            # a uniform [0, 1) column, and a threshold 0.015 higher each time the column comes
+            # round again: every filter removes about 1.5% of the rows
+            col = f"f{(i // 2) % 6 * 2 + 1}"
+            cut = round(0.015 * (i // 12 + 1), 3)
+            new, code = frame[frame[col] > cut], f"df = df[df['{col}'] > {cut}]"
         else:
             col = REWRITE[(i // 2) % len(REWRITE)]
             new = frame.copy()
@@ -332,7 +335,8 @@ def large_click(path: Path) -> dict:
     init_s, d = timed(lambda: Dashboard(store=str(path)))
     out = {"dashboard_init_s": init_s}
     entries = d._entries
-    picks = {"filter": next(e for e in entries[len(entries) // 2:] if e["code"].startswith("df = df[")),
+    picks = {"filter": next(e for e in entries[len(entries) // 2:]
+                            if e["code"].startswith("df = df[") and e["frames"][0]["rows_removed"]),
              "rewrite": next(e for e in entries[len(entries) // 2:] if "noise" in e["code"])}
     for kind, e in picks.items():
         out[f"cell_view_{kind}_s"] = stats([timed(lambda: d.cell_view(e))[0] for _ in range(2)])
