@@ -47,7 +47,7 @@ class SnapGrid(Record):
 def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...] | list[str] = ()) -> SnapGrid:
     """The grid for `segment` (text or Segment) over every version of `frame` in `store`."""
     seg = segment if isinstance(segment, Segment) else Segment.from_text(segment)
-    versions = store.versions(frame=frame)
+    versions = store.versions(frame=frame, profiles=False)  # plans are enough; profiles are big
     if not versions:
         known = store.frames()
         import difflib
