@@ -157,11 +157,46 @@ def threads(store: Store, status: str | None = None, cell: int | None = None) ->
     return [Thread.from_dict(r) for r in rows]
 
 
-def messages(store: Store, thread_id: str) -> list[Message]:
+def messages(store: Store, thread_id: str, last: int | None = None) -> list[Message]:
+    """A thread's messages in order; `last=N` only its newest N (a long thread opens fast)."""
     if not store.has("messages"):
         return []
-    rows = store.db.query("select * from messages where thread_id = ? order by rowid", [thread_id])
+    if last is None:
+        rows = store.db.query("select * from messages where thread_id = ? order by rowid", [thread_id])
+    else:
+        rows = store.db.query(
+            "select * from (select rowid as _row, * from messages where thread_id = ? order by rowid desc limit ?) "
+            "order by _row", [thread_id, max(0, int(last))])
+        rows = ({k: v for k, v in r.items() if k != "_row"} for r in rows)
     return [Message.from_dict(r) for r in rows]
+
+
+def activity(store: Store, thread_ids) -> dict[str, tuple[int, int]]:
+    """(message count, rowid of the newest message) per thread: what a view compares to know
+    whether a thread has anything new, without reading its messages."""
+    ids = list(thread_ids)
+    if not ids or not store.has("messages"):
+        return {}
+    marks = ", ".join("?" * len(ids))
+    return {r[0]: (r[1], r[2]) for r in store.db.execute(
+        f"select thread_id, count(*), max(rowid) from messages where thread_id in ({marks}) group by thread_id", ids)}
+
+
+def overview(store: Store, status: str | None = "open") -> list[dict]:
+    """Threads with their message count, newest message and the role of the last person
+    (not the assistant) who wrote: the feedback list, in one query, newest activity first."""
+    if not store.has("threads"):
+        return []
+    where, args = ("where t.status = ?", [status]) if status else ("", [])
+    rows = store.db.query(
+        "select t.*, s.n as n_messages, m.author as last_author, m.role as last_role, substr(m.text, 1, 200) as last_text, "
+        "m.created_at as last_at, (select p.role from messages p where p.thread_id = t.id and p.role != 'assistant' "
+        "order by p.rowid desc limit 1) as last_person_role "
+        "from threads t join (select thread_id, count(*) as n, max(rowid) as last from messages group by thread_id) s "
+        f"on s.thread_id = t.id join messages m on m.rowid = s.last {where} order by s.last desc", args)
+    fields = set(Thread.__dataclass_fields__)
+    return [{"thread": Thread.from_dict({k: v for k, v in r.items() if k in fields}),
+             **{k: v for k, v in r.items() if k not in fields}} for r in rows]
 
 
 def open_counts(store: Store) -> dict[int, int]:

@@ -272,6 +272,7 @@ class Store:
         else:
             self._open_writable()
         self._plans: BoundedDict = BoundedDict(1024)
+        self._columns_of_versions: list[str] | None = None
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -477,14 +478,20 @@ class Store:
     def sessions(self) -> list[dict]:
         return list(self.db["sessions"].rows_where(order_by="started_at"))
 
-    def cells(self, session_id: str | None = None) -> list[CellRun]:
-        where, args = ("session_id = ?", [session_id]) if session_id else (None, [])
+    def cells(self, session_id: str | None = None, ids: Iterable[int] | None = None) -> list[CellRun]:
+        clauses, args = [], []
+        if session_id:
+            clauses.append("session_id = ?")
+            args.append(session_id)
+        if ids is not None:
+            clauses.append(_id_list("id", ids, args))
         return [
             CellRun.from_dict(r)
-            for r in self.db["cells"].rows_where(where, args, order_by="id")
+            for r in self.db["cells"].rows_where(" and ".join(clauses) or None, args, order_by="id")
         ]
 
-    def versions(self, frame: str | None = None, cell: int | None = None, profiles: bool = True) -> list[Version]:
+    def versions(self, frame: str | None = None, cell: int | None = None, profiles: bool = True,
+                 cells: Iterable[int] | None = None) -> list[Version]:
         """Versions in run order; `profiles=False` skips parsing the (large) profiles."""
         clauses, args = [], []
         if frame is not None:
@@ -493,17 +500,39 @@ class Store:
         if cell is not None:
             clauses.append("cell = ?")
             args.append(cell)
+        if cells is not None:
+            clauses.append(_id_list("cell", cells, args))
         where = " and ".join(clauses) or None
-        rows = self.db["versions"].rows_where(where, args, order_by="rowid")
+        columns = None if profiles else ", ".join(c for c in self._version_columns() if c != "profile")
+        rows = self.db["versions"].rows_where(where, args, order_by="rowid", select=columns or "*")
         if not profiles:
+            # not even read: profiles are most of a version row's bytes
             rows = ({**r, "profile": None} for r in rows)
         return [self._version(r) for r in rows]
+
+    def _version_columns(self) -> list[str]:
+        if self._columns_of_versions is None:
+            self._columns_of_versions = [c.name for c in self.db["versions"].columns]
+        return self._columns_of_versions
 
     def version(self, version_id: str) -> Version:
         rows = list(self.db["versions"].rows_where("id = ?", [version_id]))
         if not rows:
             raise StoreError(f"no version {version_id!r} in {self.path}")
         return self._version(rows[0])
+
+    def version_ids(self, frame: str) -> list[tuple[str, int | None]]:
+        """(version id, cell) of every version of a frame, in run order, parsing nothing:
+        what a version navigator needs before it shows one version."""
+        return [(r[0], r[1]) for r in self.db.execute("select id, cell from versions where frame = ? order by rowid", [frame])]
+
+    def frame_columns(self, frame: str) -> list[str]:
+        """Every column name any version of a frame had (read inside SQLite, from the
+        profiles' JSON, without parsing them in Python)."""
+        rows = self.db.execute(
+            "select distinct json_extract(c.value, '$.name') from versions v, json_each(v.profile, '$.columns') c "
+            "where v.frame = ? and v.profile is not null", [frame])
+        return sorted(str(r[0]) for r in rows if r[0] is not None)
 
     def frames(self) -> list[str]:
         return [r["frame"] for r in self.db.query("select distinct frame from versions order by frame")]
@@ -523,7 +552,8 @@ class Store:
             for r in rows
         ]
 
-    def impacts(self, cell: int | None = None, frame: str | None = None, segment: str | None = None) -> list[dict]:
+    def impacts(self, cell: int | None = None, frame: str | None = None, segment: str | None = None,
+                cells: Iterable[int] | None = None) -> list[dict]:
         if not self.has("impacts"):
             return []
         clauses, args = [], []
@@ -531,6 +561,8 @@ class Store:
             if val is not None:
                 clauses.append(f"{col} = ?")
                 args.append(val)
+        if cells is not None:
+            clauses.append(_id_list("cell", cells, args))
         rows = self.db["impacts"].rows_where(" and ".join(clauses) or None, args, order_by="id")
         out = []
         for r in rows:
@@ -539,7 +571,7 @@ class Store:
             out.append(r)
         return out
 
-    def metrics(self, cell: int | None = None, name: str | None = None) -> list[dict]:
+    def metrics(self, cell: int | None = None, name: str | None = None, cells: Iterable[int] | None = None) -> list[dict]:
         if not self.has("metrics"):
             return []
         clauses, args = [], []
@@ -547,6 +579,8 @@ class Store:
             if val is not None:
                 clauses.append(f"{col} = ?")
                 args.append(val)
+        if cells is not None:
+            clauses.append(_id_list("cell", cells, args))
         return list(self.db["metrics"].rows_where(" and ".join(clauses) or None, args, order_by="id"))
 
     def models(self, cell: int | None = None) -> list[dict]:
@@ -567,13 +601,18 @@ class Store:
                 }
             )
 
-    def explanations(self, cell: int | None = None) -> dict[int, dict]:
+    def explanations(self, cell: int | None = None, cells: Iterable[int] | None = None) -> dict[int, dict]:
         """The current (newest) explanation of every cell that has one (or of one cell)."""
         if not self.has("explanations"):
             return {}
         out: dict[int, dict] = {}
-        where, args = ("cell = ?", [cell]) if cell is not None else (None, [])
-        for r in self.db["explanations"].rows_where(where, args, order_by="id"):
+        clauses, args = [], []
+        if cell is not None:
+            clauses.append("cell = ?")
+            args.append(cell)
+        if cells is not None:
+            clauses.append(_id_list("cell", cells, args))
+        for r in self.db["explanations"].rows_where(" and ".join(clauses) or None, args, order_by="id"):
             r["caveats"] = json.loads(r["caveats"] or "[]")
             r["unverified"] = json.loads(r["unverified"] or "[]")
             out[r["cell"]] = r
@@ -644,8 +683,8 @@ class Store:
 
         return snapgrid(self, frame, segment, columns)
 
-    def removed_rows(self, version_id: str) -> pd.DataFrame:
-        """The parent's rows that this version no longer has."""
+    def removed_rows(self, version_id: str, limit: int | None = None) -> pd.DataFrame:
+        """The parent's rows that this version no longer has (the first `limit` of them)."""
         v = self.version(version_id)
         plan = self._plan(version_id)
         if not v.parent_id or not plan.parent_rows:
@@ -658,38 +697,67 @@ class Store:
         kept = self.files.read_positions(plan.parent_rows, plan.parent_count)
         keep = np.zeros(len(parent), dtype=bool)
         keep[kept[kept >= 0]] = True
-        return parent.iloc[~keep]
+        return parent.iloc[np.flatnonzero(~keep)[:limit]]
 
-    def added_rows(self, version_id: str) -> pd.DataFrame:
-        """This version's rows that did not come from its parent."""
+    def added_rows(self, version_id: str, limit: int | None = None) -> pd.DataFrame:
+        """This version's rows that did not come from its parent (the first `limit` of them)."""
         v = self.version(version_id)
         plan = self._plan(version_id)
         frame = self.load_frame(version_id)
         if not v.parent_id or not plan.parent_rows or plan.sampled:
-            return frame if not v.parent_id else frame.iloc[0:0]
+            return frame.iloc[:limit] if not v.parent_id else frame.iloc[0:0]
         positions = self.files.read_positions(plan.parent_rows, plan.parent_count)
-        return frame.iloc[np.flatnonzero(positions < 0)]
+        return frame.iloc[np.flatnonzero(positions < 0)[:limit]]
 
-    def timeline(self) -> list[dict]:
-        """Cells in run order, each with the frames it changed: what `cellsync show` prints."""
+    def timeline(self, cells: Iterable[int] | None = None) -> list[dict]:
+        """Cells in run order, each with the frames it changed: what `cellsync show` prints.
+        `cells` (store ids) limits it to those cells: how a live view refreshes only what
+        `changed_cells` reports."""
+        if cells is not None:
+            cells = sorted(set(cells))
+            if not cells:
+                return []
         by_cell: dict[int, list[Version]] = {}
-        for v in self.versions(profiles=False):
+        for v in self.versions(profiles=False, cells=cells):
             by_cell.setdefault(v.cell, []).append(v)
         impacts_by_cell: dict[int, list[dict]] = {}
-        for imp in self.impacts():
+        for imp in self.impacts(cells=cells):
             impacts_by_cell.setdefault(imp["cell"], []).append(impact_summary(imp))
         metrics_by_cell: dict[int, list[dict]] = {}
-        for m in self.metrics():
+        for m in self.metrics(cells=cells):
             metrics_by_cell.setdefault(m["cell"], []).append(metric_summary(m))
-        explanations = self.explanations()
+        explanations = self.explanations(cells=cells)
         out = []
-        for c in self.cells():
+        for c in self.cells(ids=cells):
             entry = cell_entry(c, by_cell.get(c.id, []), impacts_by_cell.get(c.id, []), metrics_by_cell.get(c.id, []))
             ex = explanations.get(c.id)
             entry["summary"] = ex["summary"] if ex else None
             entry["summary_model"] = ex["model"] if ex else None
             entry["unverified_numbers"] = ex["unverified"] if ex else []
             out.append(entry)
+        return out
+
+    # what a live view polls: the highest row id of each table a timeline entry reads
+    _MARKED = (("cells", "id", "id"), ("versions", "rowid", "cell"), ("impacts", "id", "cell"),
+               ("metrics", "id", "cell"), ("explanations", "id", "cell"))
+
+    def marks(self) -> dict[str, int]:
+        """The highest row id of every table a timeline entry is built from. Rows are only
+        ever added, so two marks tell which cells changed in between (`changed_cells`)."""
+        out = {}
+        for table, key, _ in self._MARKED:
+            if self.has(table):
+                out[table] = self.db.execute(f"select coalesce(max({key}), 0) from {table}").fetchone()[0]
+        return out
+
+    def changed_cells(self, since: dict[str, int]) -> set[int]:
+        """Store ids of the cells whose timeline entries gained rows after the marks `since`
+        (new cells, and older cells whose summary, metrics or impacts arrived later)."""
+        out: set[int] = set()
+        for table, key, cell in self._MARKED:
+            if self.has(table):
+                out.update(r[0] for r in self.db.execute(
+                    f"select distinct {cell} from {table} where {key} > ? and {cell} is not null", [since.get(table, 0)]))
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -765,6 +833,13 @@ def frame_summary(v: Version) -> dict[str, Any]:
         "data": v.data.kind if v.data else None,
         "note": v.note,
     }
+
+
+def _id_list(column: str, ids: Iterable[int], args: list) -> str:
+    """`column in (?, ?, ...)` for a where clause; the ids go to args (never into the SQL)."""
+    ids = [int(i) for i in ids]
+    args.extend(ids)
+    return f"{column} in ({', '.join('?' * len(ids))})" if ids else "0"
 
 
 def store_size(path: Path) -> int:

@@ -35,6 +35,12 @@ CSS = """
 .cs-message { margin: 4px 0; }
 .cs-message[data-role=assistant] { background: #f5f8ff; padding: 2px 6px; border-radius: 6px; }
 .cs-message p { margin: 2px 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.cs-table { border-collapse: collapse; font-size: 12px; margin: 4px 0; }
+.cs-table th, .cs-table td { border-bottom: 1px solid #eaecf0; padding: 2px 8px; text-align: left; white-space: nowrap; }
+.cs-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.cs-scroll { max-height: 280px; overflow: auto; }
+.cs-details { margin: 4px 0; }
+.cs-details > summary { cursor: pointer; color: #344054; }
 """
 
 _HV_READY = False
@@ -95,28 +101,33 @@ def badges(entry: dict) -> list[tuple[str, bool]]:
     return out
 
 
+TIMELINE_COLUMNS = ["id", "#", "Cell", "What happened", "Changes", "Status", "Time"]
+
+
+def timeline_row(e: dict, run: int) -> dict:
+    """One cell as a timeline row; `run` > 1 marks a re-run of the same notebook cell, so
+    re-runs read as one cell's history."""
+    rerun = f"↻ run {run}: " if run > 1 else ""
+    return {
+        "id": e["id"],
+        "#": "" if e["execution_count"] is None else str(e["execution_count"]),
+        "Cell": rerun + first_line(e["code"], 60),
+        "What happened": e.get("summary") or "",
+        "Changes": " · ".join(b for b, _ in badges(e)),
+        "Status": "error" if e["status"] == "error" else "ok",
+        "Time": (e.get("started_at") or "")[11:19],
+    }
+
+
 def timeline_frame(entries: list[dict]) -> pd.DataFrame:
-    rows = []
     runs: dict[str, int] = {}
+    rows = []
     for e in entries:
-        # the same notebook cell run again: say so, so re-runs read as one cell's history
-        rerun = ""
+        run = 1
         if e.get("cell_id"):
-            runs[e["cell_id"]] = runs.get(e["cell_id"], 0) + 1
-            if runs[e["cell_id"]] > 1:
-                rerun = f"↻ run {runs[e['cell_id']]}: "
-        rows.append(
-            {
-                "id": e["id"],
-                "#": "" if e["execution_count"] is None else str(e["execution_count"]),
-                "Cell": rerun + first_line(e["code"], 60),
-                "What happened": e.get("summary") or "",
-                "Changes": " · ".join(b for b, _ in badges(e)),
-                "Status": "error" if e["status"] == "error" else "ok",
-                "Time": (e.get("started_at") or "")[11:19],
-            }
-        )
-    return pd.DataFrame(rows, columns=["id", "#", "Cell", "What happened", "Changes", "Status", "Time"])
+            run = runs[e["cell_id"]] = runs.get(e["cell_id"], 0) + 1
+        rows.append(timeline_row(e, run))
+    return pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
 
 
 def _html(text: str = "", **kwargs) -> pn.pane.HTML:
@@ -169,12 +180,17 @@ class NameMemory(pn.custom.JSComponent):
 
 
 class Dashboard(pn.viewable.Viewer):
-    """The CellSync dashboard for one store."""
+    """The CellSync dashboard for one store.
+
+    Built for a page that stays open all day beside a running notebook: everything on it is
+    made once and then updated in place (a click or a new cell changes a few properties, it
+    does not lay out new widgets), the store is polled cheaply and only the cells that gained
+    rows are read again, and tabs nobody is looking at are not computed."""
 
     store = param.String(doc="The store folder to show.")
     read_only = param.Boolean(default=False, doc="No inputs that write; the store is only read.")
     title = param.String(default="CellSync", doc="Shown at the top of the page.")
-    poll_ms = param.Integer(default=500, bounds=(100, None), doc="How often to look for new cells (ms).")
+    poll_ms = param.Integer(default=200, bounds=(50, None), doc="How often to look for new cells and messages (ms).")
     compact = param.Boolean(default=False, doc="Narrow layout (the JupyterLab sidecar).")
     selected = param.Integer(default=None, allow_None=True, doc="Store id of the cell being shown.")
     role = param.Selector(default="expert", objects=["expert", "data_scientist"],
@@ -184,9 +200,15 @@ class Dashboard(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._store: Store = open_store(self.store)
-        self._version = None
+        self._marker = None
+        self._broken = False
+        self._marks: dict[str, int] = {}
+        self._chat_mark = None
         self._entries: list[dict] = []
         self._by_id: dict[int, dict] = {}
+        self._row_of: dict[int, int] = {}
+        self._runs: dict[str, int] = {}
+        self._page_size = 8 if self.compact else 10
         self._timeline = _table(
             timeline_frame([]),
             selectable=1,
@@ -194,7 +216,12 @@ class Dashboard(pn.viewable.Viewer):
             layout="fit_columns",
             formatters={"What happened": {"type": "textarea"}, "Changes": {"type": "textarea"}},
             widths={"#": "4%", "Cell": "22%", "What happened": "44%", "Changes": "18%", "Status": "5%", "Time": "7%"},
-            height=360 if not self.compact else 260,
+            height=300 if self.compact else 380,
+            # explicit pages: the page opens on the newest cells and follows new ones while
+            # the reader is on the last page (Panel would paginate on its own above 200
+            # rows, opening on the oldest and streaming new rows to a page nobody sees)
+            pagination="local",
+            page_size=self._page_size,
         )
         self._timeline.param.watch(self._on_select, "selection")
         self._bridge = NotebookBridge() if self.compact else None
@@ -205,31 +232,35 @@ class Dashboard(pn.viewable.Viewer):
             # the browser's remembered name fills the box; a name typed in the box is remembered
             self._memory.param.watch(lambda e: e.new and setattr(self._name, "value", e.new), "value")
             self._name.param.watch(lambda e: e.new and setattr(self._memory, "value", e.new), "value")
-        self._discussion: Discussion | None = None
-        self._feedback = pn.Column(sizing_mode="stretch_width")
-        self._cell_view = pn.Column(_html("<p class='cs-muted'>Click a cell in the timeline to see what it did.</p>"),
-                                    sizing_mode="stretch_width")
+        self._cell = CellView(self)
+        self._feedback_head = _html(sizing_mode="stretch_width")
+        self._feedback_table = _table(pd.DataFrame(columns=["id", "About", "Messages", "Last", "When"]),
+                                      hidden_columns=["id"], selectable=1, height=300)
+        self._feedback_table.param.watch(self._on_feedback_select, "selection")
+        self._feedback = pn.Column(self._feedback_head, self._feedback_table, sizing_mode="stretch_width")
+        self._stale = {"segments": True, "metrics": True}
         self._segments = self._segment_panel()
         self._metrics = self._metric_panel()
-        self._refresh(initial=True)
-        self._poller = None
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            self._poller = pn.state.add_periodic_callback(self._poll, period=self.poll_ms)
-
-    # --- layout -----------------------------------------------------------------------------
-
-    def __panel__(self):
-        body = pn.Tabs(
-            ("Timeline", pn.Column(self._timeline, self._cell_view, sizing_mode="stretch_width")),
+        self._tabs = pn.Tabs(
+            ("Timeline", pn.Column(self._timeline, self._cell, sizing_mode="stretch_width")),
             ("Segments", self._segments),
             ("Metrics", self._metrics),
             ("Feedback", self._feedback),
             dynamic=False,
             sizing_mode="stretch_width",
         )
+        self._tabs.param.watch(lambda e: self._refresh_tab(), "active")
+        self._load()
+        self._poller = None
+        if _session() is not None:
+            self._poller = pn.state.add_periodic_callback(self._poll, period=self.poll_ms)
+
+    # --- layout -----------------------------------------------------------------------------
+
+    def __panel__(self):
         top = pn.Row(self._header, self._name, sizing_mode="stretch_width")
         extra = [x for x in (self._bridge, self._memory) if x is not None]
-        return pn.Column(top, body, *extra, sizing_mode="stretch_width", stylesheets=[CSS])
+        return pn.Column(top, self._tabs, *extra, sizing_mode="stretch_width", stylesheets=[CSS])
 
     def user(self) -> str:
         """Who is writing: the server's authenticated user, else the name typed on the page."""
@@ -237,74 +268,119 @@ class Dashboard(pn.viewable.Viewer):
 
     # --- data -------------------------------------------------------------------------------
 
-    def _data_version(self):
-        """Cheap signatures of what can change: cells and summaries, and the chat."""
-        db = self._store.db
-        try:
-            data = (db.execute("select count(*), max(id) from cells").fetchone(),
-                    db.execute("select count(*), max(id) from explanations").fetchone() if self._store.has("explanations") else None)
-            chat = (db.execute("select count(*), max(rowid) from messages").fetchone(),
-                    db.execute("select count(*), sum(status = 'open') from threads").fetchone()) if self._store.has("threads") else None
-            return data, chat
-        except Exception:
-            return None
-
-    def _poll(self):
-        # PRAGMA data_version moves on every commit by another connection: the cheap test
-        marker = self._store.db.execute("PRAGMA data_version").fetchone()[0]
-        if marker == getattr(self, "_marker", None):
-            return
-        self._marker = marker
-        version = self._data_version()
-        if version is None or self._version is None or version[0] != self._version[0]:
-            self._refresh()
-        elif version[1] != self._version[1]:
-            self._version = version
-            self._refresh_chat()
-
-    def _refresh_chat(self) -> None:
-        """Only messages changed: comment badges, the feedback list, the open discussion."""
+    def _load(self) -> None:
+        """Everything the first view needs: the timeline, the header, the feedback list."""
         from . import chat
 
-        counts = chat.open_counts(self._store)
-        for e in self._entries:
-            e["open_threads"] = counts.get(e["id"], 0)
-        frame = timeline_frame(self._entries)
-        current = self._timeline.value.reset_index(drop=True)
-        if len(frame) == len(current):
-            changed = frame["Changes"] != current["Changes"]
-            if changed.any():
-                self._timeline.patch({"Changes": [(int(i), frame.at[i, "Changes"]) for i in changed[changed].index]})
-        self._refresh_feedback()
-        if self._discussion is not None:
-            self._discussion.refresh()
-
-    def _refresh(self, initial: bool = False) -> None:
-        from . import chat
-
-        self._version = self._data_version()
+        self._marks = self._store.marks()
+        self._chat_mark = self._chat_version()
         entries = self._store.timeline()
         counts = chat.open_counts(self._store)
         for e in entries:
             e["open_threads"] = counts.get(e["id"], 0)
-        known = {e["id"] for e in self._entries}
-        self._entries = entries
-        self._by_id = {e["id"]: e for e in entries}
-        frame = timeline_frame(entries)
-        if initial or not known:
-            self._timeline.value = frame
-        else:
-            new = frame[~frame["id"].isin(known)]
-            old = frame[frame["id"].isin(known)].reset_index(drop=True)
-            current = self._timeline.value
-            if len(old) == len(current) and not old.equals(current.reset_index(drop=True)):
-                # summaries and comment counts arrive after their cell: patch in place, keeping
-                # selection and scroll
-                changed = (old != current.reset_index(drop=True)).any(axis=1)
-                self._timeline.patch({col: [(int(i), old.at[i, col]) for i in changed[changed].index]
-                                      for col in ("What happened", "Changes")})
-            if len(new):
-                self._timeline.stream(new.reset_index(drop=True), follow=False)
+        self._entries, self._by_id, self._runs = entries, {e["id"]: e for e in entries}, {}
+        self._row_of = {e["id"]: i for i, e in enumerate(entries)}
+        self._timeline.value = pd.DataFrame([self._row(e) for e in entries], columns=timeline_frame([]).columns)
+        self._timeline.page = self._last_page(len(entries))
+        self._refresh_header()
+        self._refresh_feedback()
+        self._refresh_frames_choice()
+
+    def _row(self, entry: dict) -> dict:
+        """One timeline row; a re-run of a notebook cell says which run it is."""
+        run = self._runs.get(entry["cell_id"], 0) + 1 if entry.get("cell_id") else 1
+        if entry.get("cell_id"):
+            self._runs[entry["cell_id"]] = run
+        return timeline_row(entry, run)
+
+    def _last_page(self, n_rows: int) -> int:
+        return max(1, -(-n_rows // self._page_size))
+
+    def _chat_version(self):
+        if not self._store.has("threads"):
+            return None
+        db = self._store.db
+        return (db.execute("select count(*), max(rowid) from messages").fetchone(),
+                db.execute("select count(*), sum(status = 'open') from threads").fetchone())
+
+    def _poll(self) -> None:
+        try:
+            # PRAGMA data_version moves on every commit by another connection: the cheap test
+            marker = self._store.db.execute("PRAGMA data_version").fetchone()[0]
+            if marker == self._marker:
+                return
+            self._marker = marker
+            self._refresh()
+            if self._broken:
+                self._broken = False
+                self._refresh_header()
+        except Exception as exc:  # a page must outlive a store being written or moved
+            self._broken = True
+            self._marker = None  # look again at the next poll
+            self._header.object = f"<div class='cs-error'>Could not read the store: {esc(exc)}</div>"
+
+    def _refresh(self) -> None:
+        """Read only what changed since the last look: the cells that gained rows (new cells,
+        and older cells whose summary arrived later), then the chat if it moved."""
+        marks = self._store.marks()
+        changed = self._store.changed_cells(self._marks) if marks != self._marks else set()
+        self._marks = marks
+        if changed:
+            self._update_cells(changed)
+        chat_mark = self._chat_version()
+        if chat_mark != self._chat_mark:
+            self._chat_mark = chat_mark
+            self._refresh_chat()
+
+    def _update_cells(self, changed: set[int]) -> None:
+        from . import chat
+
+        counts = chat.open_counts(self._store)
+        entries = self._store.timeline(cells=changed)
+        patches: dict[str, list] = {"What happened": [], "Changes": [], "Status": []}
+        new = []
+        for e in entries:
+            e["open_threads"] = counts.get(e["id"], 0)
+            if e["id"] in self._row_of:
+                i = self._row_of[e["id"]]
+                old, self._entries[i] = self._entries[i], e
+                self._by_id[e["id"]] = e
+                row, current = timeline_row(e, 0), timeline_row(old, 0)
+                for col in patches:
+                    if row[col] != current[col]:
+                        patches[col].append((i, row[col]))
+            else:
+                self._row_of[e["id"]] = len(self._entries)
+                self._entries.append(e)
+                self._by_id[e["id"]] = e
+                new.append(self._row(e))
+        patches = {k: v for k, v in patches.items() if v}
+        if patches:
+            self._timeline.patch(patches)  # in place: selection and scroll stay
+        if new:
+            before = len(self._entries) - len(new)
+            # follow the new cells only if the reader was on the last page
+            follow = self._timeline.page >= self._last_page(before)
+            # Panel's own follow scrolls to the previous last row, which on a new page is not
+            # there (a "Scroll Error" in the browser): turn the page here instead
+            rows = pd.DataFrame(new, columns=self._timeline.value.columns)
+            last = self._last_page(len(self._entries))
+            update_bounds = getattr(self._timeline, "_update_max_page", None)  # Panel 1.x
+            if update_bounds is None:
+                self._timeline.stream(rows, follow=follow)
+            else:
+                self._timeline.stream(rows, follow=False)
+                update_bounds()  # what stream(follow=True) does first: the page's bounds
+                if follow and self._timeline.page != last:
+                    self._timeline.page = last
+        self._refresh_header()
+        self._stale.update(segments=True, metrics=True)
+        self._refresh_tab()
+        if self.selected in changed:
+            self._cell.show(self._by_id[self.selected])
+
+    def _refresh_header(self) -> None:
+        entries = self._entries
         cells, versions = len(entries), sum(len(e["frames"]) for e in entries)
         flags = sum(1 for e in entries for s in e.get("segments", []) if s.get("flagged"))
         mode = " · read-only" if self.read_only else ""
@@ -313,35 +389,44 @@ class Dashboard(pn.viewable.Viewer):
             f"<div class='cs-muted'>{esc(self._store.path)}{mode} · {cells:,} cells · {versions:,} frame versions"
             f" · <span class='{'cs-flag' if flags else ''}'>{flags} segment flag{'s' if flags != 1 else ''}</span></div>"
         )
-        if not initial:
-            self._refresh_frames_choice()
+
+    def _refresh_chat(self) -> None:
+        """Messages changed: comment counts in the timeline, the feedback list, the open discussion."""
+        from . import chat
+
+        counts = chat.open_counts(self._store)
+        patch = []
+        for e in self._entries:
+            n = counts.get(e["id"], 0)
+            if n != e.get("open_threads", 0):
+                e["open_threads"] = n
+                patch.append((self._row_of[e["id"]], timeline_row(e, 0)["Changes"]))
+        if patch:
+            self._timeline.patch({"Changes": patch})
         self._refresh_feedback()
-        if self._discussion is not None:
-            self._discussion.refresh()
+        self._cell.refresh_discussion()
 
     def _refresh_feedback(self) -> None:
         from . import chat
 
-        threads = chat.threads(self._store, status="open")
-        if not threads:
-            self._feedback.objects = [_html("<p class='cs-muted'>No open threads.</p>")]
-            return
-        rows = []
-        waiting = 0
-        for t in threads:
-            msgs = chat.messages(self._store, t.id)
-            people = [m for m in msgs if m.role != "assistant"]
-            if people and people[-1].role != self.role:
-                waiting += 1  # the other side spoke last: this page owes an answer
-            rows.append({"id": t.cell, "About": t.anchor, "Messages": len(msgs),
-                         "Last": f"{msgs[-1].author}: {msgs[-1].text[:120]}" if msgs else "",
-                         "When": (msgs[-1].created_at if msgs else t.created_at)[11:19]})
-        table = _table(pd.DataFrame(rows), hidden_columns=["id"], selectable=1, height=min(400, 40 + 30 * len(rows)))
-        table.param.watch(lambda e, t=table: e.new and t.value.iloc[e.new[0]]["id"] is not None
-                          and self.select_cell(int(t.value.iloc[e.new[0]]["id"])), "selection")
-        self._feedback.objects = [_html(
-            f"<b>{len(rows)} open thread{'s' if len(rows) != 1 else ''}</b>, newest first · "
-            f"<span data-testid='awaiting'>{waiting} awaiting your reply</span>"), table]
+        threads = chat.overview(self._store, status="open")
+        # the other side spoke last: this page owes an answer
+        waiting = sum(1 for t in threads if t["last_person_role"] and t["last_person_role"] != self.role)
+        rows = pd.DataFrame([{"id": t["thread"].cell, "About": t["thread"].anchor, "Messages": t["n_messages"],
+                              "Last": f"{t['last_author']}: {t['last_text'][:120]}", "When": (t["last_at"] or "")[11:19]}
+                             for t in threads], columns=["id", "About", "Messages", "Last", "When"])
+        if not rows.equals(self._feedback_table.value):
+            self._feedback_table.value = rows
+        self._feedback_table.visible = bool(threads)
+        head = (f"<b>{len(threads)} open thread{'s' if len(threads) != 1 else ''}</b>, newest first · "
+                if threads else "<b>No open threads.</b> · ")
+        self._feedback_head.object = head + f"<span data-testid='awaiting'>{waiting} awaiting your reply</span>"
+
+    def _on_feedback_select(self, event) -> None:
+        if event.new:
+            cell = self._feedback_table.value.iloc[event.new[0]]["id"]
+            if cell is not None and not pd.isna(cell):
+                self.select_cell(int(cell))
 
     # --- timeline and cell view ---------------------------------------------------------------
 
@@ -358,60 +443,43 @@ class Dashboard(pn.viewable.Viewer):
             return
         if self._bridge is not None and entry["execution_count"] is not None:
             self._bridge.count = f"{entry['execution_count']}@{entry['id']}"
-        self._cell_view.objects = self.cell_view(entry)
+        self._cell.show(entry)
+        if self._tabs.active != 0:
+            self._tabs.active = 0  # opened from the feedback list or a citation
 
     def select_cell(self, cell_id: int) -> None:
         """Show one cell (by store id), as a click in the timeline does."""
+        if self.selected == cell_id:
+            self._show_cell()
         self.selected = cell_id
 
     def cell_view(self, entry: dict) -> list:
-        count = entry["execution_count"]
-        head = f"<h3 style='margin:8px 0 4px'>Cell {esc(count if count is not None else '')}"
-        head += " <span class='cs-error'>— failed</span>" if entry["status"] == "error" else ""
-        head += "</h3>"
-        summary = entry.get("summary") or "No summary yet."
-        model = entry.get("summary_model") or "offline"
-        unverified = entry.get("unverified_numbers") or []
-        parts = [head, f"<div class='cs-summary'>{esc(summary)}</div>"]
-        if unverified:
-            parts.append(f"<div class='cs-flag'>Unverified numbers: {esc(', '.join(unverified))}</div>")
-        parts.append(f"<div class='cs-muted'>Summary by {esc(model)}</div>")
-        if entry["error"]:
-            parts.append(f"<div class='cs-error'>{esc(entry['error']['type'])}: {esc(entry['error']['message'])}</div>")
-        items: list = [_html("".join(parts), sizing_mode="stretch_width")]
-        flags = [s for s in entry.get("segments", []) if s.get("flagged")]
-        if flags:
-            lines = "".join(
-                f"<li><span class='cs-flag'>⚑ {esc(s['name'])}</span> in {esc(s['frame'])}: {s['rows_removed']:,} of "
-                f"{s['rows_before']:,} removed ({100 * s['removal_rate']:.1f}%, against "
-                f"{100 * s['overall_removal_rate']:.1f}% overall)</li>"
-                for s in flags
-            )
-            items.append(_html(f"<ul style='margin:4px 0'>{lines}</ul>", sizing_mode="stretch_width"))
-        details = self._store.explanations(cell=entry["id"]).get(entry["id"])
-        if details and details.get("details"):
-            items.append(pn.Card(_html(f"<div class='cs-pre'>{esc(details['details'])}</div>"),
-                                 title="Step by step", collapsed=True, sizing_mode="stretch_width"))
-        items.append(pn.Card(_html(highlight(entry["code"]), sizing_mode="stretch_width"),
-                             title="Code", collapsed=True, sizing_mode="stretch_width"))
-        self._discussion = Discussion(self, entry)
-        items.append(self._discussion)
-        for f in entry["frames"]:
-            items.append(FrameCard(self._store, f["name"], f["version"], self._entry_of_version))
-        metrics = [m for m in entry.get("metrics", [])]
-        if metrics:
-            items.append(_html("<b>Metrics</b>"))
-            items.append(_table(pd.DataFrame(
-                [{"metric": m["name"], "segment": m["segment"] or "all", "value": m["value"], "before": m["previous"],
-                  "rows": m["n"], "model": m["model"] or ""} for m in metrics]), height=min(300, 40 + 30 * len(metrics))))
-        return items
+        """Show one cell's view and return its parts (what a click does)."""
+        self._cell.show(entry)
+        return self._cell.parts()
 
     def _entry_of_version(self, version_id: str) -> dict | None:
-        for e in self._entries:
+        for e in reversed(self._entries):
             for f in e["frames"]:
                 if f["version"] == version_id:
                     return e
         return None
+
+    def _entry_of_cell(self, cell_id: int | None) -> dict | None:
+        return self._by_id.get(cell_id) if cell_id is not None else None
+
+    # --- tabs computed when looked at ---------------------------------------------------------
+
+    def _refresh_tab(self) -> None:
+        """Segments and metrics are recomputed only while their tab is open (or when it
+        opens): a SnapGrid for every new cell on every page would cost the server seconds."""
+        active = self._tabs.active
+        if active == 1 and self._stale["segments"]:
+            self._stale["segments"] = False
+            self._refresh_frames_choice(grid=True)
+        elif active == 2 and self._stale["metrics"]:
+            self._stale["metrics"] = False
+            self._fill_metrics()
 
     # --- segments ---------------------------------------------------------------------------
 
@@ -428,12 +496,13 @@ class Dashboard(pn.viewable.Viewer):
                                                      rows=2, sizing_mode="stretch_width", visible=not self.read_only)
         self._seg_comment_send = pn.widgets.Button(label="Comment on segment", visible=not self.read_only)
         self._seg_comment_send.on_click(lambda e: self._comment_segment())
-        self._seg_frame.param.watch(lambda e: self._fill_segments(), "value")
+        self._seg_frame.param.watch(lambda e: self._fill_segments(grid=True), "value")
         for w in (self._seg_pick, self._seg_text, self._seg_columns):
             w.param.watch(lambda e: self._show_grid(), "value")
-        self._seg_text.param.watch(lambda e: self._show_grid(), "value_input")
+        # while typing: one query once the typing pauses, not one per keystroke
+        self._seg_timer = None
+        self._seg_text.param.watch(lambda e: self._show_grid_soon(), "value_input")
         self._seg_save.on_click(lambda e: self._save_segment())
-        self._refresh_frames_choice()
         controls = pn.Row(self._seg_frame, self._seg_pick, self._seg_text, sizing_mode="stretch_width")
         saving = pn.Row(self._seg_name, self._seg_save) if not self.read_only else pn.Row()
         commenting = pn.Row(self._seg_comment, self._seg_comment_send, sizing_mode="stretch_width") if not self.read_only else pn.Row()
@@ -458,41 +527,57 @@ class Dashboard(pn.viewable.Viewer):
             writer.close()
         self._refresh_feedback()
 
-    def _refresh_frames_choice(self) -> None:
+    def _refresh_frames_choice(self, grid: bool = False) -> None:
         counts = {r["frame"]: r["n"] for r in self._store.db.query(
             "select frame, count(*) as n, min(rowid) as first from versions group by frame order by first")}
         frames = list(counts)
-        if frames != list(self._seg_frame.options):
-            current = self._seg_frame.value
-            self._seg_frame.options = frames
-            if current in frames:
-                self._seg_frame.value = current
-            elif frames:
-                self._seg_frame.value = max(frames, key=lambda f: counts[f])  # the frame most worked on
-        self._fill_segments()
+        self._filling = True  # one fill below, not one per widget change
+        try:
+            if frames != list(self._seg_frame.options):
+                current = self._seg_frame.value
+                self._seg_frame.options = frames
+                if current in frames:
+                    self._seg_frame.value = current
+                elif frames:
+                    self._seg_frame.value = max(frames, key=lambda f: counts[f])  # the frame most worked on
+        finally:
+            self._filling = False
+        self._fill_segments(grid)
 
-    def _fill_segments(self) -> None:
+    def _fill_segments(self, grid: bool = False) -> None:
         frame = self._seg_frame.value
-        if not frame:
+        if not frame or getattr(self, "_filling", False):
             return
-        segs = self._store.segments(frame)
-        options = {f"{s.name}  ({s.text})" if s.name != s.text else s.text: s.text for s in segs}
-        if options != self._seg_pick.options:
-            self._seg_pick.options = options
-            own = [s.text for s in segs if s.source != "suggested"]
-            self._seg_pick.value = own[0] if own else next(iter(options.values()), None)
-        versions = self._store.versions(frame=frame)
-        columns = sorted({c.name for v in versions if v.profile for c in v.profile.columns})
-        # the choices widget renders its labels as HTML: escaped labels, raw values
-        options = {esc(c): c for c in columns}
-        if options != self._seg_columns.options:
-            self._seg_columns.options = options
-        self._show_grid()
+        self._filling = True
+        try:
+            segs = self._store.segments(frame)
+            options = {f"{s.name}  ({s.text})" if s.name != s.text else s.text: s.text for s in segs}
+            if options != self._seg_pick.options:
+                self._seg_pick.options = options
+                own = [s.text for s in segs if s.source != "suggested"]
+                self._seg_pick.value = own[0] if own else next(iter(options.values()), None)
+            # the choices widget renders its labels as HTML: escaped labels, raw values
+            options = {esc(c): c for c in self._store.frame_columns(frame)}
+            if options != self._seg_columns.options:
+                self._seg_columns.options = options
+        finally:
+            self._filling = False
+        if grid or self._tabs.active == 1:
+            self._show_grid()
+        else:
+            self._stale["segments"] = True
 
     def current_segment_text(self) -> str | None:
         return (self._seg_text.value_input or self._seg_text.value or "").strip() or self._seg_pick.value
 
+    def _show_grid_soon(self) -> None:
+        if self._seg_timer is not None and self._seg_timer.running:
+            self._seg_timer.stop()
+        self._seg_timer = later(self._show_grid, 300)
+
     def _show_grid(self) -> None:
+        if getattr(self, "_filling", False):
+            return
         frame, text = self._seg_frame.value, self.current_segment_text()
         if not frame or not text:
             self._seg_grid.objects = [_html("<p class='cs-muted'>Pick or type a segment.</p>")]
@@ -560,7 +645,6 @@ class Dashboard(pn.viewable.Viewer):
         self._metric_pick = pn.widgets.Select(label="Metric", options=[], width=320)
         self._metric_view = pn.Column(sizing_mode="stretch_width")
         self._metric_pick.param.watch(lambda e: self._show_metric(), "value")
-        self._fill_metrics()
         return pn.Column(self._metric_pick, self._metric_view, sizing_mode="stretch_width")
 
     def _fill_metrics(self) -> None:
@@ -576,7 +660,7 @@ class Dashboard(pn.viewable.Viewer):
             self._metric_view.objects = [_html("<p class='cs-muted'>No metrics recorded yet.</p>")]
             return
         model, name = json.loads(self._metric_pick.value)
-        cells = {c.id: c for c in self._store.cells()}
+        cells = {c.id: c for c in self._store.cells()}  # every run, also those without a timeline change
         rows = [m for m in self._store.metrics(name=name) if (m["model"] or "") == model]
         overall = [(cells[m["cell"]].execution_count or 0, m["value"]) for m in rows if m["segment"] is None and m["value"] is not None]
         items = []
@@ -601,157 +685,367 @@ def render_markdown(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).render(text or "")
 
 
+def _session():
+    """The Bokeh document of the browser session this code runs for, or None (a test, an
+    export, the benchmark): then work that would be deferred or debounced runs at once."""
+    doc = pn.state.curdoc
+    return doc if doc is not None and doc.session_context is not None else None
+
+
+def later(fn, ms: int = 15):
+    """Run fn in a callback of its own, `ms` from now: what the user asked for first reaches
+    the browser in this callback's patch, the slower parts (charts, row tables) in the next.
+    Returns a handle with .stop(), or None when fn ran at once."""
+    if _session() is None:
+        fn()
+        return None
+    return pn.state.add_periodic_callback(fn, period=ms, count=1)
+
+
+def html_table(rows: list[dict], testid: str | None = None) -> str:
+    """A small read-only table as escaped HTML: cheaper for a browser than a Tabulator, and
+    enough for a dozen rows of a diff or the first rows a filter removed."""
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r[c]
+            num = isinstance(v, (int, float)) and not isinstance(v, bool)
+            cells.append(f"<td class='num'>{esc(_number(v))}</td>" if num else f"<td>{esc('' if v is None else v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    attr = f" data-testid='{esc(testid)}'" if testid else ""
+    return f"<div class='cs-scroll'><table class='cs-table'{attr}><tr>{head}</tr>{''.join(body)}</table></div>"
+
+
+def _number(v) -> str:
+    if isinstance(v, float):
+        return "" if v != v else f"{v:.6g}"
+    return str(v)
+
+
+class CellView(pn.viewable.Viewer):
+    """What one cell did. Its parts are made once and updated in place on each click, so a
+    browser patches a few properties instead of laying out new widgets; charts and row
+    tables follow in a second patch, after the words and numbers are on screen."""
+
+    def __init__(self, dash: "Dashboard", **params):
+        super().__init__(**params)
+        self._dash = dash
+        self._head = _html("<p class='cs-muted'>Click a cell in the timeline to see what it did.</p>",
+                           sizing_mode="stretch_width")
+        self._discussion = Discussion(dash)
+        # two cards (most cells change one or two frames) are part of the page from the start:
+        # a card added later is built by the browser while the deferred chart update arrives,
+        # which Panel 1.9 can render before the card's header exists (a JS error, no card)
+        # (they join the page once it has loaded: the timeline is drawn first)
+        self._cards = [FrameCard(dash._store, dash._entry_of_version) for _ in range(2)]
+        self._frames = pn.Column(sizing_mode="stretch_width")
+        if _session() is not None:
+            pn.state.onload(self._add_cards)
+        else:
+            self._add_cards()
+        self._metrics = _html("", sizing_mode="stretch_width")
+        self._layout = pn.Column(self._head, self._discussion, self._frames, self._metrics, sizing_mode="stretch_width")
+        self.entry: dict | None = None
+
+    def __panel__(self):
+        return self._layout
+
+    def _add_cards(self) -> None:
+        if list(self._frames.objects) != self._cards:
+            self._frames.objects = list(self._cards)
+
+    def parts(self) -> list:
+        return [self._head, self._discussion, *(c for c in self._cards if c.visible), self._metrics]
+
+    def show(self, entry: dict) -> None:
+        self.entry = entry
+        self._head.object = self._head_html(entry)
+        self._discussion.show(entry)
+        frames = entry["frames"]
+        added = len(frames) > len(self._cards) or list(self._frames.objects) != self._cards
+        while len(self._cards) < len(frames):
+            self._cards.append(FrameCard(self._dash._store, self._dash._entry_of_version))
+        if added:
+            self._add_cards()
+        for i, card in enumerate(self._cards):
+            if i < len(frames):
+                # a card new to the page gets its chart once the browser has built it
+                card.show(frames[i]["name"], frames[i]["version"], defer_ms=400 if added else 15)
+            else:
+                card.hide()
+        metrics = entry.get("metrics", [])
+        self._metrics.object = ("<b>Metrics</b>" + html_table(
+            [{"metric": m["name"], "segment": m["segment"] or "all", "value": m["value"], "before": m["previous"],
+              "rows": m["n"], "model": m["model"] or ""} for m in metrics])) if metrics else ""
+
+    def refresh_discussion(self) -> None:
+        if self.entry is not None:
+            self._discussion.refresh()
+
+    def _head_html(self, entry: dict) -> str:
+        count = entry["execution_count"]
+        head = f"<h3 style='margin:8px 0 4px'>Cell {esc(count if count is not None else '')}"
+        head += " <span class='cs-error'>— failed</span>" if entry["status"] == "error" else ""
+        head += "</h3>"
+        parts = [head, f"<div class='cs-summary'>{esc(entry.get('summary') or 'No summary yet.')}</div>"]
+        if entry.get("unverified_numbers"):
+            parts.append(f"<div class='cs-flag'>Unverified numbers: {esc(', '.join(entry['unverified_numbers']))}</div>")
+        parts.append(f"<div class='cs-muted'>Summary by {esc(entry.get('summary_model') or 'offline')}</div>")
+        if entry["error"]:
+            parts.append(f"<div class='cs-error'>{esc(entry['error']['type'])}: {esc(entry['error']['message'])}</div>")
+        flags = [s for s in entry.get("segments", []) if s.get("flagged")]
+        if flags:
+            parts.append("<ul style='margin:4px 0'>" + "".join(
+                f"<li><span class='cs-flag'>⚑ {esc(s['name'])}</span> in {esc(s['frame'])}: {s['rows_removed']:,} of "
+                f"{s['rows_before']:,} removed ({100 * s['removal_rate']:.1f}%, against "
+                f"{100 * s['overall_removal_rate']:.1f}% overall)</li>" for s in flags) + "</ul>")
+        details = self._dash._store.explanations(cell=entry["id"]).get(entry["id"])
+        if details and details.get("details"):
+            parts.append(f"<details class='cs-details'><summary>Step by step</summary>"
+                         f"<div class='cs-pre'>{esc(details['details'])}</div></details>")
+        # collapsed: experts read the summary; the code is there for those who want it
+        parts.append(f"<details class='cs-details'><summary>Code</summary>{highlight(entry['code'])}</details>")
+        return "".join(parts)
+
+
+class ThreadView(pn.viewable.Viewer):
+    """One thread: its newest messages as one HTML block (older ones on request), citation
+    buttons, and a reply box that keeps what is being typed while new messages arrive."""
+
+    SHOWN = 50  # newest messages rendered at first; "show earlier" adds this many more
+
+    def __init__(self, discussion: "Discussion", thread_id: str, **params):
+        super().__init__(**params)
+        self._discussion = discussion
+        self._dash = discussion._dash
+        self.thread_id = thread_id
+        self._limit = self.SHOWN
+        self._signature = None
+        self._messages = _html(sizing_mode="stretch_width")
+        self._earlier = pn.widgets.Button(label="Show earlier messages", visible=False, button_type="light")
+        self._earlier.on_click(lambda e: self._more())
+        self._cites = pn.Row(sizing_mode="stretch_width")
+        parts: list = [self._earlier, self._messages, self._cites]
+        if not self._dash.read_only:
+            self._box = pn.widgets.TextAreaInput(placeholder="Reply", rows=1, sizing_mode="stretch_width")
+            self._send = pn.widgets.Button(label="Send", color="primary")
+            self._send.on_click(lambda e: self._reply())
+            self._toggle = pn.widgets.Button(label="Resolve")
+            self._toggle.on_click(lambda e: self._flip())
+            parts.append(pn.Row(self._box, self._send, self._toggle, sizing_mode="stretch_width"))
+        self._layout = pn.Column(*parts, sizing_mode="stretch_width",
+                                 styles={"border-left": "3px solid #d0d5dd", "padding-left": "8px"})
+        self._thread = None
+
+    def __panel__(self):
+        return self._layout
+
+    def update(self, thread, activity: tuple[int, int]) -> None:
+        """Re-render only if the thread has news (status, a message) since the last look."""
+        signature = (thread.status, activity, self._limit)
+        if signature == self._signature:
+            return
+        self._signature, self._thread = signature, thread
+        from . import chat
+
+        total = activity[0]
+        msgs = chat.messages(self._dash._store, thread.id, last=self._limit)
+        head = f"<div class='cs-muted'>About {esc(thread.anchor)} · {esc(thread.status)} · {total:,} message{'s' if total != 1 else ''}</div>"
+        body = []
+        for m in msgs:
+            who = "assistant" if m.role == "assistant" else f"{esc(m.author)} ({esc(m.role.replace('_', ' '))})"
+            body.append(f"<div class='cs-message' data-role='{esc(m.role)}'><b>{who}</b> "
+                        f"<span class='cs-muted'>{esc(m.created_at[11:19])}</span>{render_markdown(m.text)}</div>")
+        self._messages.object = head + "".join(body)
+        hidden = total - len(msgs)
+        self._earlier.visible = hidden > 0
+        self._earlier.label = f"Show earlier messages ({hidden:,} more)"
+        cited = sorted({int(n) for m in msgs if m.role == "assistant" for n in re.findall(r"\[cell (\d+)\]", m.text)})
+        buttons = []
+        for n in cited:
+            target = next((e for e in reversed(self._dash._entries) if e["execution_count"] == n), None)
+            if target is not None:
+                b = pn.widgets.Button(label=f"Open cell {n}", width=120)
+                b.on_click(lambda e, cid=target["id"]: self._dash.select_cell(cid))
+                buttons.append(b)
+        if [b.label for b in buttons] != [b.label for b in self._cites.objects]:
+            self._cites.objects = buttons
+        if not self._dash.read_only:
+            self._toggle.label = "Resolve" if thread.status == "open" else "Reopen"
+
+    def _more(self) -> None:
+        self._limit += self.SHOWN
+        self._discussion.refresh()
+
+    def _reply(self) -> None:
+        text = self._box.value_input or self._box.value
+        tid = self.thread_id
+
+        def act(chat, st):
+            chat.post(st, tid, text, self._dash.user(), self._dash.role)
+            chat.answer_if_asked(st, tid, text)
+
+        if self._discussion.write(act):
+            self._box.value = self._box.value_input = ""
+
+    def _flip(self) -> None:
+        status = "resolved" if self._thread is not None and self._thread.status == "open" else "open"
+        self._discussion.write(lambda chat, st: chat.set_status(st, self.thread_id, status, self._dash.user()))
+
+
 class Discussion(pn.viewable.Viewer):
     """The threads about one cell: messages, replies, resolve/reopen, and a new comment box."""
 
-    def __init__(self, dashboard: "Dashboard", entry: dict, **params):
+    def __init__(self, dashboard: "Dashboard", **params):
         super().__init__(**params)
         self._dash = dashboard
-        self._entry = entry
-        self._body = pn.Column(sizing_mode="stretch_width")
-        self._signature = None
-        self.refresh()
-
-    def __panel__(self):
-        return pn.Card(self._body, title="Discussion", collapsed=False, sizing_mode="stretch_width")
-
-    def refresh(self) -> None:
-        from . import chat
-
-        st = self._dash._store
-        threads = chat.threads(st, cell=self._entry["id"])
-        msgs = {t.id: chat.messages(st, t.id) for t in threads}
-        signature = [(t.id, t.status, len(msgs[t.id])) for t in threads]
-        if signature == self._signature:
-            return  # nothing new: keep what the user is typing
-        self._signature = signature
-        items = []
-        for t in threads:
-            items.append(self._thread_view(t, msgs[t.id]))
-        if not threads:
-            items.append(_html("<p class='cs-muted'>No comments on this cell yet.</p>"))
+        self._entry: dict | None = None
+        self._views: dict[str, ThreadView] = {}
+        self._threads = pn.Column(sizing_mode="stretch_width")
+        self._empty = _html("<p class='cs-muted'>No comments on this cell yet.</p>", sizing_mode="stretch_width")
+        self._status = _html("", sizing_mode="stretch_width")
+        parts: list = [self._threads, self._empty, self._status]
         if not self._dash.read_only:
-            box = pn.widgets.TextAreaInput(placeholder="Comment on this cell (Markdown; @assistant asks a question)",
-                                           rows=2, sizing_mode="stretch_width")
-            columns = ["(whole cell)"] + sorted({c for f in self._entry["frames"] for c in (f.get("values_changed") or {})}
-                                                | {c for f in self._entry["frames"] for c in (f.get("columns_added") or [])})
-            about = pn.widgets.Select(options={esc(c): c for c in columns}, width=200)
+            self._box = pn.widgets.TextAreaInput(placeholder="Comment on this cell (Markdown; @assistant asks a question)",
+                                                 rows=2, sizing_mode="stretch_width")
+            self._about = pn.widgets.Select(options={"(whole cell)": "(whole cell)"}, width=200)
             send = pn.widgets.Button(label="Comment", color="primary")
-            send.on_click(lambda e: self._start(box, about))
-            items.append(pn.Row(box, about, send, sizing_mode="stretch_width"))
-        self._body.objects = items
-
-    def _thread_view(self, t, msgs) -> pn.Column:
-        head = f"<div class='cs-muted'>About {esc(t.anchor)} · {esc(t.status)}</div>"
-        parts: list = [_html(head)]
-        for m in msgs:
-            who = "assistant" if m.role == "assistant" else f"{esc(m.author)} ({esc(m.role.replace('_', ' '))})"
-            parts.append(_html(
-                f"<div class='cs-message' data-role='{esc(m.role)}'><b>{who}</b> <span class='cs-muted'>{esc(m.created_at[11:19])}</span>"
-                f"{render_markdown(m.text)}</div>", sizing_mode="stretch_width"))
-            if m.role == "assistant":
-                for n in sorted(set(re.findall(r"\[cell (\d+)\]", m.text)), key=int):
-                    target = next((e for e in reversed(self._dash._entries) if e["execution_count"] == int(n)), None)
-                    if target is not None:
-                        b = pn.widgets.Button(label=f"Open cell {n}", width=120)
-                        b.on_click(lambda e, cid=target["id"]: self._dash.select_cell(cid))
-                        parts.append(b)
-        if not self._dash.read_only:
-            box = pn.widgets.TextAreaInput(placeholder="Reply", rows=1, sizing_mode="stretch_width")
-            send = pn.widgets.Button(label="Send", color="primary")
-            send.on_click(lambda e, tid=t.id: self._reply(tid, box))
-            toggle = pn.widgets.Button(label="Resolve" if t.status == "open" else "Reopen")
-            toggle.on_click(lambda e, tid=t.id, st=t.status: self._toggle(tid, st))
-            parts.append(pn.Row(box, send, toggle, sizing_mode="stretch_width"))
-        return pn.Column(*parts, sizing_mode="stretch_width", styles={"border-left": "3px solid #d0d5dd", "padding-left": "8px"})
-
-    def _write(self, action) -> None:
-        from . import chat
-
-        if self._dash.read_only:
-            return  # no inputs in this mode, and the page's store is read-only
-        writer = Store(self._dash.store)
-        try:
-            action(chat, writer)
-        except CellsyncError as exc:
-            self._body.objects = [*self._body.objects, _html(f"<div class='cs-error'>{esc(exc)}</div>")]
-            return
-        finally:
-            writer.close()
-        self._signature = None
-        self.refresh()
-
-    def _start(self, box, about) -> None:
-        text = box.value_input or box.value
-        column = about.value if about.value != "(whole cell)" else None
-
-        def act(chat, st):
-            t = chat.start_thread(st, text, self._dash.user(), self._dash.role, cell=self._entry["id"], column=column)
-            chat.answer_if_asked(st, t.id, text)
-
-        self._write(act)
-
-    def _reply(self, thread_id, box) -> None:
-        text = box.value_input or box.value
-
-        def act(chat, st):
-            chat.post(st, thread_id, text, self._dash.user(), self._dash.role)
-            chat.answer_if_asked(st, thread_id, text)
-
-        self._write(act)
-
-    def _toggle(self, thread_id, status) -> None:
-        self._write(lambda chat, st: chat.set_status(st, thread_id, "resolved" if status == "open" else "open", self._dash.user()))
-
-
-class FrameCard(pn.viewable.Viewer):
-    """One frame's change in a cell, with previous/next version navigation."""
-
-    index = param.Integer(default=0)
-
-    def __init__(self, store: Store, frame: str, version_id: str, entry_of_version, **params):
-        super().__init__(**params)
-        self._store = store
-        self._frame = frame
-        # the navigator needs every version's summary, not every version's profile: profiles
-        # are read only for the version shown (and its parent), in _render / _draw_histogram
-        self._versions = store.versions(frame=frame, profiles=False)
-        self._full: dict[str, object] = {}
-        ids = [v.id for v in self._versions]
-        self.index = ids.index(version_id) if version_id in ids else len(ids) - 1
-        self._entry_of_version = entry_of_version
-        self._prev = pn.widgets.Button(label="◀ previous version", width=150)
-        self._next = pn.widgets.Button(label="next version ▶", width=150)
-        self._prev.on_click(lambda e: self._step(-1))
-        self._next.on_click(lambda e: self._step(1))
-        self._column = pn.widgets.Select(label="Column", options=[], width=220)
-        self._column.param.watch(lambda e: self._draw_histogram(), "value")
-        self._hist = pn.Column(sizing_mode="stretch_width")
-        self._body = pn.Column(sizing_mode="stretch_width")
-        self._card = pn.Card(self._body, title=f"{frame}", sizing_mode="stretch_width", collapsed=False)
-        self._render()
+            send.on_click(lambda e: self._start())
+            parts.append(pn.Row(self._box, self._about, send, sizing_mode="stretch_width"))
+        # hidden until a cell is shown: there is nothing to discuss yet
+        self._card = pn.Card(*parts, title="Discussion", collapsed=False, sizing_mode="stretch_width", visible=False)
 
     def __panel__(self):
         return self._card
 
+    def show(self, entry: dict) -> None:
+        if self._entry is None or entry["id"] != self._entry["id"]:
+            self._views = {}
+            self._status.object = ""
+            if not self._dash.read_only:
+                columns = sorted({c for f in entry["frames"] for c in (f.get("values_changed") or {})}
+                                 | {c for f in entry["frames"] for c in (f.get("columns_added") or [])})
+                # the choices render as HTML: escaped labels, raw values
+                self._about.options = {"(whole cell)": "(whole cell)", **{esc(c): c for c in columns}}
+        self._entry = entry
+        self._card.visible = True
+        self.refresh()
+
+    def refresh(self) -> None:
+        from . import chat
+
+        if self._entry is None:
+            return
+        st = self._dash._store
+        threads = chat.threads(st, cell=self._entry["id"])
+        activity = chat.activity(st, [t.id for t in threads])
+        for t in threads:
+            if t.id not in self._views:
+                self._views[t.id] = ThreadView(self, t.id)
+            self._views[t.id].update(t, activity.get(t.id, (0, 0)))
+        shown = [self._views[t.id] for t in threads]
+        if list(self._threads.objects) != shown:
+            self._threads.objects = shown
+        self._empty.visible = not threads
+
+    def write(self, action) -> bool:
+        """Run a write on a store opened for it; errors are shown here, in one line."""
+        from . import chat
+
+        if self._dash.read_only:
+            return False  # no inputs in this mode, and the page's store is read-only
+        writer = Store(self._dash.store)
+        try:
+            action(chat, writer)
+        except CellsyncError as exc:
+            self._status.object = f"<div class='cs-error'>{esc(exc)}</div>"
+            return False
+        finally:
+            writer.close()
+        self._status.object = ""
+        self.refresh()
+        return True
+
+    def _start(self) -> None:
+        text = self._box.value_input or self._box.value
+        column = self._about.value if self._about.value != "(whole cell)" else None
+        cell = self._entry["id"]
+
+        def act(chat, st):
+            t = chat.start_thread(st, text, self._dash.user(), self._dash.role, cell=cell, column=column)
+            chat.answer_if_asked(st, t.id, text)
+
+        if self.write(act):
+            self._box.value = self._box.value_input = ""
+
+
+class FrameCard(pn.viewable.Viewer):
+    """One frame's change in a cell, with previous/next version navigation. Made once and
+    pointed at another frame or version on each click."""
+
+    index = param.Integer(default=0)
+
+    def __init__(self, store: Store, entry_of_version, **params):
+        super().__init__(**params)
+        self._store = store
+        self._entry_of_version = entry_of_version
+        self._frame: str | None = None
+        self._ids: list[str] = []
+        self._prev = pn.widgets.Button(label="◀ previous version", width=150)
+        self._next = pn.widgets.Button(label="next version ▶", width=150)
+        self._prev.on_click(lambda e: self._step(-1))
+        self._next.on_click(lambda e: self._step(1))
+        self._summary = _html(sizing_mode="stretch_width")
+        self._column = pn.widgets.Select(label="Column", options=[], width=220)
+        self._column.param.watch(lambda e: self._quiet or self._draw_histogram(), "value")
+        self._hist = HistogramView()
+        self._rows_html = _html(sizing_mode="stretch_width")
+        self._card = pn.Card(pn.Row(self._prev, self._next), self._summary, self._column, self._hist, self._rows_html,
+                             title="frame", sizing_mode="stretch_width", collapsed=False, visible=False)
+        self._quiet = False
+        self._pending = []
+        self._version_cache = BoundedVersions(store)
+
+    def __panel__(self):
+        return self._card
+
+    @property
+    def visible(self) -> bool:
+        return self._card.visible
+
+    def hide(self) -> None:
+        self._card.visible = False
+
+    def show(self, frame: str, version_id: str, defer_ms: int = 15) -> None:
+        if frame != self._frame or version_id not in self._ids:
+            self._frame = frame
+            self._ids = [vid for vid, _ in self._store.version_ids(frame)]
+        self.index = self._ids.index(version_id) if version_id in self._ids else len(self._ids) - 1
+        self._render(defer_ms)
+        self._card.visible = True
+
     def _step(self, delta: int) -> None:
-        self.index = max(0, min(len(self._versions) - 1, self.index + delta))
+        self._ids = [vid for vid, _ in self._store.version_ids(self._frame)]  # versions made since
+        self.index = max(0, min(len(self._ids) - 1, self.index + delta))
         self._render()
 
-    def _version(self, i: int):
-        v = self._versions[i]
-        if v.id not in self._full:
-            self._full[v.id] = self._store.version(v.id)
-        return self._full[v.id]
-
-    def _render(self) -> None:
-        v = self._version(self.index)
+    def _render(self, defer_ms: int = 15) -> None:
+        for handle in self._pending:
+            if handle is not None and handle.running:
+                handle.stop()  # a chart still due for the version shown before
+        self._pending = []
+        v = self._version_cache.get(self._ids[self.index])
         d = v.diff
         entry = self._entry_of_version(v.id)
         where = f"cell {entry['execution_count']}" if entry and entry["execution_count"] is not None else "a cell"
-        self._card.title = f"{self._frame} — version {self.index + 1} of {len(self._versions)} ({v.change}, {where})"
+        self._card.title = f"{self._frame} — version {self.index + 1} of {len(self._ids)} ({v.change}, {where})"
         self._prev.disabled = self.index == 0
-        self._next.disabled = self.index >= len(self._versions) - 1
+        self._next.disabled = self.index >= len(self._ids) - 1
         lines = []
         if v.change == "deleted":
             lines.append("Deleted.")
@@ -771,63 +1065,107 @@ class FrameCard(pn.viewable.Viewer):
                 lines.append("Renamed: " + esc(", ".join(f"{a} → {b}" for a, b in d.columns_renamed.items())))
             if d.dtype_changes:
                 lines.append("Types: " + esc(", ".join(f"{c} {t.before} → {t.after}" for c, t in d.dtype_changes.items())))
-        summary = _html("<br>".join(lines), sizing_mode="stretch_width")
-        parts = [pn.Row(self._prev, self._next), summary]
+        text = "<br>".join(lines)
         if d is not None and d.columns:
-            table = pd.DataFrame([{
-                "column": c.column, "values changed": c.values_changed,
-                "missing before": c.missing_before, "missing after": c.missing_after,
-                "shift": None if c.shift is None else round(c.shift, 3), "shift measure": c.shift_metric or "",
-            } for c in d.columns])
-            parts.append(_table(table, height=min(300, 40 + 30 * len(table))))
-        if v.profile is not None:
-            names = [c.name for c in v.profile.columns if c.histogram is not None or c.top_values]
-            changed = [c.column for c in (d.columns if d else ()) if c.values_changed or c.missing_before != c.missing_after]
-            self._column.options = names
-            if names:
-                self._column.value = next((n for n in changed if n in names), names[0])
-            parts += [self._column, self._hist]
-            self._draw_histogram()
-        for kind in ("removed", "added"):
-            table = self._rows(v, kind)
-            if table is not None:
-                parts.append(table)
-        self._body.objects = parts
+            # the columns something happened to; the others are counted, not listed
+            moved = [c for c in d.columns if c.values_changed or c.missing_before != c.missing_after
+                     or (c.shift is not None and round(c.shift, 3) != 0)]
+            if moved:
+                text += html_table([{
+                    "column": c.column, "values changed": c.values_changed,
+                    "missing before": c.missing_before, "missing after": c.missing_after,
+                    "shift": None if c.shift is None else round(c.shift, 3), "shift measure": c.shift_metric or "",
+                } for c in moved], testid="column-changes")
+            still = len(d.columns) - len(moved)
+            if still:
+                text += f"<div class='cs-muted'>{still} other column{'s' if still != 1 else ''}: no change in values, missing values or distribution.</div>"
+        self._summary.object = text
+        names = [c.name for c in v.profile.columns if c.histogram is not None or c.top_values] if v.profile else []
+        changed = [c.column for c in (d.columns if d else ()) if c.values_changed or c.missing_before != c.missing_after]
+        self._quiet = True
+        try:
+            # the choices render as HTML: escaped labels, raw values
+            self._column.options = {esc(n): n for n in names}
+            self._column.value = next((n for n in changed if n in names), names[0]) if names else None
+        finally:
+            self._quiet = False
+        self._column.visible = bool(names)
+        self._rows_html.object = ""
+        # the chart and the row tables cost more (a Bokeh figure, reading the parent's data):
+        # they follow in callbacks of their own, after the numbers above are on screen
+        self._pending = [later(self._draw_histogram, defer_ms), later(self._draw_rows, defer_ms)]
 
-    def _rows(self, v, kind: str):
+    def _draw_rows(self) -> None:
+        v = self._version_cache.get(self._ids[self.index])
+        self._rows_html.object = "".join(self._rows(v, kind) for kind in ("removed", "added"))
+
+    def _rows(self, v, kind: str) -> str:
         """The first rows this version removed from (or added to) its parent, as a table."""
         count = getattr(v.diff, f"rows_{kind}", 0) if v.diff is not None else 0
         if not count or v.diff.row_identity in ("reshape", "none", "new"):
-            return None
+            return ""
         try:
-            rows = (self._store.removed_rows if kind == "removed" else self._store.added_rows)(v.id).head(50)
+            rows = (self._store.removed_rows if kind == "removed" else self._store.added_rows)(v.id, limit=50)
         except CellsyncError:
-            return None
+            return ""
         rows = rows.reset_index()
-        rows.columns = [str(c) for c in rows.columns]
-        return pn.Column(_html(f"<b>Rows {kind}</b> (first {len(rows)} of {count:,})"),
-                         _table(rows.astype(str), height=240), sizing_mode="stretch_width")
+        records = [{str(k): _plain(x) for k, x in r.items()} for r in rows.to_dict("records")]
+        return f"<b>Rows {kind}</b> (first {len(rows)} of {count:,})" + html_table(records, testid=f"rows-{kind}")
 
     def _draw_histogram(self) -> None:
-        v = self._version(self.index)
+        v = self._version_cache.get(self._ids[self.index])
         name = self._column.value
-        if v.profile is None or not name:
-            self._hist.objects = []
+        if v.profile is None or name is None:
+            self._hist.hide()
             return
         after = next((c for c in v.profile.columns if c.name == name), None)
         before = None
         if v.parent_id:
             try:
-                parent = self._store.version(v.parent_id)
+                parent = self._version_cache.get(v.parent_id)
                 before_name = next((old for old, new in (v.diff.columns_renamed or {}).items() if new == name), name) if v.diff else name
                 before = next((c for c in parent.profile.columns if c.name == before_name), None) if parent.profile else None
             except CellsyncError:
                 before = None
-        self._hist.objects = [histogram_pane(before, after, name)]
+        self._hist.show(before, after, name)
+
+
+def _plain(value):
+    """A table cell as text: missing values blank, everything else as pandas prints it."""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+class BoundedVersions:
+    """The last few versions a card read (with their profiles): stepping back and forth, and
+    a version's parent for the 'before' histogram, read the store once."""
+
+    def __init__(self, store: Store, size: int = 16):
+        from .cache import BoundedDict
+
+        self._store, self._cache = store, BoundedDict(size)
+
+    def get(self, version_id: str):
+        v = self._cache.get(version_id)
+        if v is None:
+            v = self._cache[version_id] = self._store.version(version_id)
+        return v
 
 
 def histogram_pane(before, after, name: str):
-    """Before/after distributions of one column, overlaid (HoloViews)."""
+    """Before/after distributions of one column, overlaid (HoloViews), as a pane."""
+    chart = histogram_chart(before, after, name)
+    if chart is None:
+        return _html("<p class='cs-muted'>No distribution for this column.</p>")
+    return pn.pane.HoloViews(chart, sizing_mode="stretch_width", height=270)
+
+
+def histogram_chart(before, after, name: str):
+    """Before/after distributions of one column, overlaid (HoloViews); None if neither has one."""
     hv = _hv()
     layers = []
     for prof, label, color in ((before, "before", "#98a2b3"), (after, "after", "#2e90fa")):
@@ -843,10 +1181,70 @@ def histogram_pane(before, after, name: str):
             data = [(str(t.value), t.count) for t in prof.top_values]
             layers.append(hv.Bars(data, kdims=[name], vdims=["rows"], label=label).opts(alpha=0.55, color=color))
     if not layers:
-        return _html("<p class='cs-muted'>No distribution for this column.</p>")
-    chart = hv.Overlay(layers).opts(height=260, responsive=True, title=f"{name}: before and after", toolbar="right",
-                                    legend_position="top_right")
-    return pn.pane.HoloViews(chart, sizing_mode="stretch_width", height=270)
+        return None
+    return hv.Overlay(layers).opts(height=260, responsive=True, title=f"{name}: before and after", toolbar="right",
+                                   legend_position="top_right")
+
+
+def _numeric_histogram(prof) -> bool:
+    return prof is not None and prof.histogram is not None and bool(prof.histogram.edges) \
+        and not isinstance(prof.histogram.edges[0], str)
+
+
+class HistogramView(pn.viewable.Viewer):
+    """A card's before/after chart. Numeric columns (most of them) are drawn by one HoloViews
+    DynamicMap fed through a Pipe: showing another column or version sends new bins to the
+    same Bokeh figure instead of building a new one, which is what makes a click cheap in the
+    browser. Dates (another axis type) and categories (bars) get a fresh chart."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        hv = _hv()
+        self._pipe = hv.streams.Pipe(data=None)
+        dmap = hv.DynamicMap(self._overlay, streams=[self._pipe])
+        # visible from the start: a Bokeh figure first laid out while hidden stays 0 x 0 here
+        self._numeric = pn.pane.HoloViews(dmap, sizing_mode="stretch_width", height=270)
+        self._other = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=270, visible=False)
+        self._none = _html("<p class='cs-muted'>No distribution for this column.</p>", visible=False)
+        self._layout = pn.Column(self._numeric, self._other, self._none, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return self._layout
+
+    @staticmethod
+    def _overlay(data):
+        hv = _hv()
+        before, after, name = data if data is not None else (None, None, "")
+        # always two layers, so the figure's structure never changes and updates stay in place
+        edges = list((after or before).histogram.edges) if (after or before) is not None else [0.0, 1.0]
+        x = hv.Dimension("value", label=str(name) or "value")
+        layers = []
+        for prof, label, color in ((before, "before", "#98a2b3"), (after, "after", "#2e90fa")):
+            if prof is not None:
+                data_ = (list(prof.histogram.edges), list(prof.histogram.counts))
+            else:
+                data_ = (edges, [0] * (len(edges) - 1))
+            # framewise: each column gets its own axis ranges, not the first one's
+            layers.append(hv.Histogram(data_, kdims=[x], vdims=["rows"], label=label).opts(
+                alpha=0.55, color=color, line_color=None, framewise=True))
+        return hv.Overlay(layers).opts(height=260, responsive=True, title=f"{name}: before and after",
+                                       toolbar="right", legend_position="top_right", framewise=True)
+
+    def show(self, before, after, name: str) -> None:
+        numeric = (after is None or _numeric_histogram(after)) and (before is None or _numeric_histogram(before)) \
+            and (after is not None or before is not None)
+        if numeric:
+            self._pipe.send((before, after, name))
+            self._other.object = None
+        else:
+            chart = histogram_chart(before, after, name)
+            self._other.object = chart
+        self._numeric.visible = numeric
+        self._other.visible = not numeric and self._other.object is not None
+        self._none.visible = not numeric and self._other.object is None
+
+    def hide(self) -> None:
+        self._numeric.visible = self._other.visible = self._none.visible = False
 
 
 def highlight(code: str | None) -> str:

@@ -115,3 +115,25 @@ def test_the_notebook_api(shell, capsys, monkeypatch):
     capsys.readouterr()
     assert cellsync.comment("about nothing", cell=999) is None
     assert "cellsync: no cell 999 has been recorded" in capsys.readouterr().err
+
+
+def test_the_newest_messages_activity_and_the_overview(store):
+    a = chat.start_thread(store, "first", "ann", "expert")
+    for i in range(120):
+        chat.post(store, a.id, f"m{i}", "bob" if i % 2 else "ann", "data_scientist" if i % 2 else "expert")
+    chat.post(store, a.id, "@assistant noted", "assistant", "assistant")
+    b = chat.start_thread(store, "second", "carl", "expert")
+    everything = [m.text for m in chat.messages(store, a.id)]
+    assert [m.text for m in chat.messages(store, a.id, last=50)] == everything[-50:]
+    assert chat.messages(store, a.id, last=0) == []
+    rowids = {r[0]: r[1] for r in store.db.execute("select thread_id, max(rowid) from messages group by thread_id")}
+    assert chat.activity(store, [a.id, b.id, "nope"]) == {a.id: (122, rowids[a.id]), b.id: (1, rowids[b.id])}
+    over = chat.overview(store)
+    assert [o["thread"].id for o in over] == [b.id, a.id]  # newest activity first
+    assert over[1]["n_messages"] == 122 and over[1]["last_text"] == "@assistant noted"
+    # the assistant spoke last in a; the last person was bob, the data scientist (m119)
+    assert over[1]["last_role"] == "assistant" and over[1]["last_person_role"] == "data_scientist"
+    assert over[0]["last_person_role"] == "expert" and over[0]["thread"] == chat.threads(store, status="open")[0]
+    chat.set_status(store, b.id, "resolved", "ann")
+    assert [o["thread"].id for o in chat.overview(store)] == [a.id]
+    assert {o["thread"].id for o in chat.overview(store, status=None)} == {a.id, b.id}

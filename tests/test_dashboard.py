@@ -89,12 +89,38 @@ class Page:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
+    def row(self, text, timeout=10_000):
+        """The timeline row holding `text`, on whichever page it is: the timeline opens on its
+        last page (the newest cells), so older rows are found by paging from the first."""
+        return find_row(self.page, text, timeout)
+
     def tab(self, name):
         self.page.locator(".bk-tab", has_text=name).click()
         self.page.wait_for_timeout(300)
 
     def close(self):
         self.context.close()
+
+
+def find_row(page, text, timeout=10_000):
+    table = page.locator(".tabulator", has_text="What happened").first
+    table.locator(".tabulator-row").first.wait_for(timeout=timeout)
+    row = table.locator(".tabulator-row", has_text=text).first
+    if row.count():
+        return row
+    first = table.locator(".tabulator-page[data-page='first']")
+    if first.count() and first.is_enabled():
+        first.click()
+    for _ in range(100):
+        if row.count():
+            return row
+        nxt = table.locator(".tabulator-page[data-page='next']")
+        if not nxt.count() or not nxt.is_enabled():
+            break
+        nxt.click()
+        page.wait_for_timeout(100)
+    row.wait_for(timeout=timeout)
+    return row
 
 
 def expected_dropna():
@@ -124,13 +150,20 @@ def test_timeline_matches_the_store(browser, server, demo_store):
 def test_clicking_a_cell_shows_its_numbers_and_a_histogram(browser, server):
     before, removed, old_before, old_removed = expected_dropna()
     p = Page(browser, server)
-    p.page.locator(".tabulator-row", has_text="dropna").first.click()
+    p.row("dropna").click()
     view = p.page.locator(f"text=removed {removed:,} of {before:,} rows").first
     view.wait_for(timeout=10_000)
     flag = p.page.locator(f"text=/80 and over in patients: {old_removed} of {old_before} removed/").first
     flag.wait_for(timeout=5_000)
     p.page.locator("canvas:visible").first.wait_for(timeout=10_000)
-    assert p.page.locator("text=Rows removed").count() >= 1
+    # the rows removed follow the numbers (a second patch): the first 50 of them, all
+    # without an income, which is what the dropna removed
+    p.page.locator(f"text=Rows removed (first {min(50, removed)} of {removed:,})").first.wait_for(timeout=10_000)
+    incomes = p.page.locator("[data-testid=rows-removed]").first.evaluate(
+        """t => { const head = [...t.rows[0].cells].map(c => c.innerText);
+                  const i = head.indexOf('income');
+                  return [...t.rows].slice(1).map(r => r.cells[i].innerText); }""")
+    assert len(incomes) == min(50, removed) and set(incomes) == {""}
     p.shot("cell-view")
     assert p.external() == [] and p.dialogs == []
     p.close()
@@ -228,7 +261,7 @@ def test_user_strings_stay_text_everywhere(browser, shell, tmp_path):
     proc, url = start_server(store)
     try:
         p = Page(browser, url)
-        p.page.locator(".tabulator-row", has_text="dropna").first.click()
+        p.row("dropna").click()
         p.page.locator(f"text={XSS}").first.wait_for(timeout=10_000)
         p.tab("Segments")
         p.page.wait_for_timeout(1500)
@@ -273,6 +306,49 @@ def test_new_cells_appear_without_a_reload(browser, shell):
         proc.wait(10)
 
 
+def test_a_long_timeline_opens_on_its_newest_cells_and_follows_new_ones(browser, shell):
+    """Pages of 10: the page opens on the last one; a new cell that starts a new page is
+    followed while the reader is on the last page, and does not pull a reader away from an
+    earlier page."""
+    run(shell, "t = pd.DataFrame({'a': range(100)})")
+    i = 0
+    while True:
+        n = recorded(shell).summary()["cells"]
+        if n >= 25 and n % 10 == 0:
+            break
+        run(shell, f"t = t[t.a != {i}]")
+        i += 1
+    store = recorded(shell).path
+    proc, url = start_server(store)
+    try:
+        p = Page(browser, url)
+        table = p.page.locator(".tabulator", has_text="What happened").first
+        rows = table.locator(".tabulator-row")
+        rows.filter(has_text=f"t = t[t.a != {i - 1}]").first.wait_for(timeout=10_000)
+        assert rows.filter(has_text="t = pd.DataFrame").count() == 0  # the oldest are on page 1
+        assert rows.count() == 10
+        # cell n + 1 starts page n / 10 + 1: followed, since the reader is on the last page
+        run(shell, f"t = t[t.a != {i}]")
+        recorded(shell)
+        rows.filter(has_text=f"t = t[t.a != {i}]").first.wait_for(timeout=10_000)
+        assert rows.count() == 1
+        # on the first page, a new cell does not move the page
+        table.locator(".tabulator-page[data-page='first']").click()
+        rows.filter(has_text="t = pd.DataFrame").first.wait_for(timeout=5_000)
+        first = rows.first.inner_text()
+        run(shell, f"t = t[t.a != {i + 1}]")
+        recorded(shell)
+        p.page.locator(f"text=/· {n + 2} cells ·/").first.wait_for(timeout=10_000)
+        p.page.wait_for_timeout(500)
+        assert rows.first.inner_text() == first
+        table.locator(".tabulator-page[data-page='last']").click()
+        rows.filter(has_text=f"t = t[t.a != {i + 1}]").first.wait_for(timeout=5_000)
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def test_serve_errors_are_one_line():
     from click.testing import CliRunner
 
@@ -305,7 +381,7 @@ def test_two_browsers_and_the_notebook_talk(browser, chat_store):
     try:
         expert, scientist = Page(browser, url), Page(browser, url)
         for p in (expert, scientist):
-            p.page.locator(".tabulator-row", has_text="dropna").first.click()
+            p.row("dropna").click()
             p.page.locator("text=Discussion").first.wait_for(timeout=10_000)
         box = expert.page.locator("textarea[placeholder^='Comment on this cell']")
         box.fill("Why are so many **elderly** patients removed? <img src=x onerror=alert(1)>")
@@ -357,7 +433,7 @@ def test_read_only_shows_threads_without_inputs(browser, chat_store):
     proc, url = start_server(chat_store, "--read-only")
     try:
         p = Page(browser, url)
-        p.page.locator(".tabulator-row", has_text="dropna").first.click()
+        p.row("dropna").click()
         p.page.locator(".cs-message", has_text="A question from the clinic").first.wait_for(timeout=10_000)
         assert p.page.locator("textarea").count() == 0
         assert p.page.locator("button", has_text="Resolve").count() == 0
@@ -401,7 +477,7 @@ def test_the_name_is_typed_once_and_kept_in_the_browser(browser, chat_store):
             p.page.wait_for_timeout(200)
         assert name_box().input_value() == "Dr. Okafor"
         # and a comment is signed with it
-        p.page.locator(".tabulator-row", has_text="dropna").first.click()
+        p.row("dropna").click()
         p.page.locator("textarea[placeholder^='Comment on this cell']").fill("Signed comment")
         p.page.get_by_role("button", name="Comment", exact=True).click()
         p.page.locator(".cs-message", has_text="Signed comment").first.wait_for(timeout=10_000)

@@ -247,3 +247,39 @@ def test_an_older_store_is_read_as_it_is_and_upgraded_by_a_writer(store):
     old.close()
     Store(store.path).close()  # a writer applies the newer migrations
     assert {"segments", "threads", "messages", "explanations"} <= set(open_store(store.path).db.table_names())
+
+
+def test_a_timeline_of_some_cells_and_what_changed_since(shell):
+    from conftest import recorded, run
+
+    run(shell, "df = pd.DataFrame({'a': range(50), 'b': [i % 7 for i in range(50)]})")
+    run(shell, "df = df[df.b != 3]")
+    st = recorded(shell)
+    marks = st.marks()
+    full = st.timeline()
+    ids = [e["id"] for e in full]
+    assert st.timeline(cells=ids[-2:]) == full[-2:]
+    assert st.timeline(cells=[]) == [] and st.timeline(cells=[ids[0], ids[0]]) == full[:1]
+    assert st.changed_cells(marks) == set()
+    run(shell, "df = df[df.a > 10]")
+    st = recorded(shell)
+    changed = st.changed_cells(marks)
+    assert changed == {max(e["id"] for e in st.timeline())}  # only the new cell
+    assert st.timeline(cells=changed) == st.timeline()[-1:]
+    assert set(st.marks()) >= {"cells", "versions", "explanations"} and st.marks()["cells"] > marks["cells"]
+
+
+def test_removed_and_added_rows_with_a_limit(shell):
+    from conftest import recorded, run
+
+    run(shell, "df = pd.DataFrame({'a': range(100), 'b': [i % 7 for i in range(100)]})")
+    run(shell, "df = df[df.b != 3]")
+    st = recorded(shell)
+    v = st.versions(frame="df")[-1]
+    frame = pd.DataFrame({"a": range(100), "b": [i % 7 for i in range(100)]})
+    expected = frame[frame.b == 3]
+    pd.testing.assert_frame_equal(st.removed_rows(v.id), expected)
+    pd.testing.assert_frame_equal(st.removed_rows(v.id, limit=5), expected.head(5))
+    assert st.added_rows(v.id, limit=5).empty
+    assert st.frame_columns("df") == ["a", "b"]
+    assert [vid for vid, _ in st.version_ids("df")] == [x.id for x in st.versions(frame="df")]
