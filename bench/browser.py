@@ -138,6 +138,26 @@ def go_last_page(page) -> None:
     page.wait_for_timeout(200)
 
 
+def turn_to(page, row) -> None:
+    """Page through the timeline (from the first page) until `row` is on the page shown; the
+    timeline opens on its last page. Not timed: a reader finds the row, then clicks."""
+    if row.count():
+        return
+    tl = timeline(page)
+    first = tl.locator(".tabulator-page[data-page='first']")
+    if first.count() and first.is_enabled():
+        first.click()
+        page.wait_for_timeout(150)
+    for _ in range(1000):
+        if row.count():
+            return
+        nxt = tl.locator(".tabulator-page[data-page='next']")
+        if not nxt.count() or not nxt.is_enabled():
+            return
+        nxt.click()
+        page.wait_for_timeout(100)
+
+
 def rows_shown(page) -> list[tuple[str, str]]:
     """(execution count, first line) of the timeline rows in the DOM."""
     tl = timeline(page)
@@ -152,6 +172,7 @@ def click_row(page, count: str, timeout_ms: int = 60_000, browser: "Browser | No
     tl = timeline(page)
     row = tl.locator(".tabulator-row").filter(
         has=page.locator(f".tabulator-cell[tabulator-field='#']", has_text=re.compile(rf"^{count}$"))).first
+    turn_to(page, row)
     row.scroll_into_view_if_needed()
     t0 = now()
     row.click()

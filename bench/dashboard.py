@@ -65,11 +65,13 @@ def wait_header(page, n_cells: int, timeout_ms: int = 30_000) -> None:
 
 
 def clicks(page, n: int, browser) -> list[dict]:
-    """One row per timeline page (pages 1..n), a different position on each page."""
+    """One row per timeline page (the last n pages, from the last, where the page opens), a
+    different position on each page."""
     out = []
     for i in range(n):
-        if i and bw.paginated(page):
-            bw.timeline(page).locator(".tabulator-page[data-page='next']").click()
+        prev = bw.timeline(page).locator(".tabulator-page[data-page='prev']")
+        if i and bw.paginated(page) and prev.is_enabled():
+            prev.click()
             page.wait_for_timeout(300)
         rows = bw.rows_shown(page)
         count, code = rows[(3 * i + 1) % len(rows)]
@@ -84,11 +86,11 @@ def clicks(page, n: int, browser) -> list[dict]:
 def appends(page, driver: Driver, n_cells: int, n_frames: int, batches: int, per_batch: int) -> tuple[list[dict], int]:
     """Cells appended while the page shows the end of the timeline. Timed from the commit of
     the cell's transaction to (1) the header's cell count changing (the server has pushed the
-    refresh) and (2) the new row being in the page. Panel paginates a timeline of more than
-    200 rows and new rows go to the last page: when that page is full the row starts a page
-    the user is not on, so each batch first appends one untimed cell and goes to the last
-    page again. Without pagination (--quick), the table only renders the rows in view: if
-    the row is not there after the header changed, the table is scrolled down (noted)."""
+    refresh) and (2) the new row being in the page. The timeline is paginated and follows new
+    cells to a new last page while the reader is on the last page: each batch first appends
+    one untimed cell and goes to the last page (the clicks left the page elsewhere). If the
+    row is not there 2 s after the header changed, the test turns to the last page itself and
+    the latency is not counted (noted as needing navigation)."""
     out = []
     k = 0
     for b in range(batches):

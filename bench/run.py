@@ -460,7 +460,7 @@ def report_new_parts(res: dict) -> tuple[list[str], list[list]]:
                 f"Store: {st['cells']} cells ({st['cells_with_versions']} with frame versions, {st['cells_with_summary']} with a summary), "
                 f"{st['versions']} versions of {st['frames']} frames, {st['impacts']:,} segment impacts ({st['flagged']} flagged), "
                 f"{mb(st['size_bytes'])}; built by a shell in {sec(d['build']['seconds'])}. `cellsync serve` ready in "
-                f"{sec(d['server_start_s'])}. Timeline paginated by Panel: {d['paginated']} ({d['rows_per_page']} rows a page).",
+                f"{sec(d['server_start_s'])}. Timeline paginated: {d['paginated']} ({d['rows_per_page']} rows a page).",
                 "",
             ]
             rows = [

@@ -99,17 +99,23 @@ SELECT_CELL_JS = """
 def open_sidecar(store: str | Path, title: str = "CellSync", height: int = 1000) -> str:
     """Show the dashboard in JupyterLab's side area; elsewhere, print where to open it."""
     url = dashboard_url(store, title)
+    if not in_jupyter_frontend():
+        # VS Code, Voila, nbclient, a terminal: no JupyterLab side area to fill (and a
+        # sidecar widget there shows nothing or a "widget not found"); the address is served
+        # from this kernel all the same
+        print(f"CellSync: the dashboard is at {url} (served from this kernel while it runs)")
+        return url
     try:
         from IPython.display import IFrame, Javascript, display
         from sidecar import Sidecar
     except ImportError:
-        print(f"CellSync dashboard: {url} (install `sidecar` to see it beside the notebook)")
+        print(f"CellSync: the dashboard is at {url} (install `sidecar` to see it beside the notebook)")
         return url
     panel = Sidecar(title=title, anchor="split-right")
     with panel:
         display(IFrame(url + "?compact=1", width="100%", height=height))
     display(Javascript(SELECT_CELL_JS % {"origin": url.rstrip("/")}))
-    # where the frontend has no side area (VS Code, Voila), the widget shows nothing: the
-    # address still gets the user there
-    print(f"CellSync: the dashboard is beside the notebook, and at {url} · cellsync.sidecar() reopens it")
+    # the line is true in every Jupyter frontend, whether it has a side area (JupyterLab) or
+    # not (Notebook 7 puts the sidecar in its own tab, or nowhere)
+    print(f"CellSync: the dashboard is at {url} (beside the notebook in JupyterLab) · cellsync.sidecar() reopens it")
     return url

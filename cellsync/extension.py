@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import shlex
 from pathlib import Path
 
@@ -68,6 +69,11 @@ def load_ipython_extension(shell) -> None:
 
     if settings.sidecar and in_jupyter_frontend():
         open_sidecar_safely(tracker)
+    elif "ipykernel" in sys.modules:
+        # VS Code, Voila, nbclient (or the sidecar turned off): no side area is filled, so
+        # one line says how to see the dashboard
+        print(f"CellSync: recording to {tracker.store_path} · cellsync.sidecar() serves the dashboard "
+              f"from this kernel; `cellsync serve {tracker.store_path}` from a terminal")
 
 
 def open_sidecar_safely(tracker) -> str | None:

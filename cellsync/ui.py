@@ -901,15 +901,20 @@ class ThreadView(pn.viewable.Viewer):
 class Discussion(pn.viewable.Viewer):
     """The threads about one cell: messages, replies, resolve/reopen, and a new comment box."""
 
+    THREADS = 5  # threads shown at first (newest activity first); the rest on request
+
     def __init__(self, dashboard: "Dashboard", **params):
         super().__init__(**params)
         self._dash = dashboard
         self._entry: dict | None = None
         self._views: dict[str, ThreadView] = {}
         self._threads = pn.Column(sizing_mode="stretch_width")
+        self._limit = self.THREADS
+        self._more = pn.widgets.Button(label="Show all threads", visible=False, button_type="light")
+        self._more.on_click(lambda e: self._show_all())
         self._empty = _html("<p class='cs-muted'>No comments on this cell yet.</p>", sizing_mode="stretch_width")
         self._status = _html("", sizing_mode="stretch_width")
-        parts: list = [self._threads, self._empty, self._status]
+        parts: list = [self._threads, self._more, self._empty, self._status]
         if not self._dash.read_only:
             self._box = pn.widgets.TextAreaInput(placeholder="Comment on this cell (Markdown; @assistant asks a question)",
                                                  rows=2, sizing_mode="stretch_width")
@@ -926,6 +931,7 @@ class Discussion(pn.viewable.Viewer):
     def show(self, entry: dict) -> None:
         if self._entry is None or entry["id"] != self._entry["id"]:
             self._views = {}
+            self._limit = self.THREADS
             self._status.object = ""
             if not self._dash.read_only:
                 columns = sorted({c for f in entry["frames"] for c in (f.get("values_changed") or {})}
@@ -942,7 +948,10 @@ class Discussion(pn.viewable.Viewer):
         if self._entry is None:
             return
         st = self._dash._store
-        threads = chat.threads(st, cell=self._entry["id"])
+        everything = chat.threads(st, cell=self._entry["id"])
+        threads = everything[: self._limit]
+        self._more.visible = len(everything) > len(threads)
+        self._more.label = f"Show all {len(everything)} threads"
         activity = chat.activity(st, [t.id for t in threads])
         for t in threads:
             if t.id not in self._views:
@@ -951,7 +960,11 @@ class Discussion(pn.viewable.Viewer):
         shown = [self._views[t.id] for t in threads]
         if list(self._threads.objects) != shown:
             self._threads.objects = shown
-        self._empty.visible = not threads
+        self._empty.visible = not everything
+
+    def _show_all(self) -> None:
+        self._limit = 10**9
+        self.refresh()
 
     def write(self, action) -> bool:
         """Run a write on a store opened for it; errors are shown here, in one line."""

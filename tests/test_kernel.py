@@ -235,3 +235,29 @@ def test_disproportionate_cleaning_is_flagged_in_a_real_kernel(tmp_path):
     assert sample["rows_removed"] == int((after1.age >= 80).sum() - (after2.age >= 80).sum())
     assert sample["flagged"] is False
     assert not any(s["flagged"] for s in impacts[2].values())
+
+
+def test_without_a_jupyter_frontend_one_line_says_where_the_dashboard_is(tmp_path, monkeypatch):
+    """nbclient (as VS Code or Voila): no side area to fill. Loading prints one line;
+    cellsync.sidecar() serves the dashboard from the kernel and prints its address, which
+    answers with the dashboard's page (what the page shows is checked in a browser, in
+    test_sidecar's Notebook 7 test)."""
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("CELLSYNC_STORE", str(tmp_path / "store"))
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
+        "%load_ext cellsync",
+        "import pandas as pd, cellsync\ndf = pd.DataFrame({'a': range(10)})\ndf = df[df.a > 3]",
+        "url = cellsync.sidecar()",
+        "import urllib.request\npage = urllib.request.urlopen(url, timeout=30).read().decode()\n"
+        "print(len(page) > 1000, 'bokeh' in page.lower())",
+    )]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    texts = ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells]
+    assert [o.output_type for c in nb.cells for o in c.outputs if o.output_type == "error"] == []
+    assert texts[0].count("\n") == 1 and texts[0].startswith("CellSync: recording to ")
+    assert "cellsync serve" in texts[0]
+    assert texts[2].startswith("CellSync: the dashboard is at http://127.0.0.1:") and texts[2].count("\n") == 1
+    assert texts[3].strip() == "True True"

@@ -45,10 +45,16 @@ def lab(tmp_path_factory):
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "overrides.json").write_text(json.dumps(
         {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}))
+    yield from jupyter_server("jupyterlab", root)
+
+
+def jupyter_server(module: str, root: Path):
+    """`python -m jupyterlab` or `python -m notebook` on 127.0.0.1, its kernels recording to
+    root/store; yields (base url, root) once the port answers."""
     port = free_port()
     env = {**os.environ, "CELLSYNC_STORE": str(root / "store")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", module, "--no-browser", "--allow-root", "--ip", "127.0.0.1", "--port", str(port),
          f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
@@ -143,6 +149,57 @@ def test_sidecar_follows_the_notebook(lab):
         page.wait_for_timeout(1500)
         size = (root / "analysis.ipynb").stat().st_size
         assert size < 50_000, size
+        external = [u for u in requests if not LOCAL.match(u)]
+        assert external == [], external[:5]
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def notebook7(tmp_path_factory):
+    """Notebook 7 (the `notebook` package): a Jupyter frontend without JupyterLab's layout."""
+    pytest.importorskip("notebook")
+    root = tmp_path_factory.mktemp("nb7")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext cellsync"),
+        nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.DataFrame({'a': range(10)})"),
+        nbformat.v4.new_code_cell("df = df[df.a > 3]"),
+    ]
+    nbformat.write(nb, root / "analysis.ipynb")
+    yield from jupyter_server("notebook", root)
+
+
+def test_notebook_7_gets_one_line_with_a_working_address(notebook7):
+    """Whatever Notebook 7 does with the side panel, the notebook says in one line where the
+    dashboard is, that address shows this notebook's cells, and no traceback appears."""
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    base, root = notebook7
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        page = b.new_page(viewport={"width": 1600, "height": 1000})
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{base}/notebooks/analysis.ipynb?token={TOKEN}")
+        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=90_000)
+        page.wait_for_timeout(3000)  # the kernel starts
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        line = page.locator(".jp-OutputArea-output", has_text="CellSync: the dashboard").first
+        line.wait_for(timeout=60_000)
+        text = line.inner_text()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", text).group(0)
+        page.locator(".jp-InputPrompt", has_text="[3]").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(Path(__file__).parent / "artifacts" / "notebook7.png"))
+        outputs = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+        assert "Traceback" not in outputs and "Error" not in outputs, outputs[:500]
+        dash = b.new_page(viewport={"width": 1400, "height": 1000})
+        dash.on("request", lambda r: requests.append(r.url))
+        dash.goto(url)
+        dash.locator(".tabulator-row", has_text="removed 4 of 10 rows").first.wait_for(timeout=20_000)
         external = [u for u in requests if not LOCAL.match(u)]
         assert external == [], external[:5]
         b.close()
