@@ -27,12 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BENCH, RESULTS, ROOT, log, machine
 
-PARTS = ["hook", "worker", "peers", "store_growth", "memory", "segments", "dashboard", "chat"]
+PARTS = ["hook", "worker", "peers", "store_growth", "memory", "segments", "dashboard", "chat", "sidecar"]
 TIMEOUT = {"hook": 1800, "worker": 1800, "peers": 3600, "store_growth": 1800, "memory": 1800,
-           "segments": 1800, "dashboard": 1800, "chat": 2400}
+           "segments": 1800, "dashboard": 1800, "chat": 2400, "sidecar": 900}
 
 TARGETS = {"hook_ms": 2.0, "worker_s": 1.5, "memory_pct": 10.0,
-           "impacts_s": 0.5, "snapgrid_s": 2.0, "page_s": 2.0, "click_s": 0.3, "new_cell_s": 1.0, "chat_s": 1.0}
+           "impacts_s": 0.5, "snapgrid_s": 2.0, "page_s": 2.0, "click_s": 0.3, "new_cell_s": 1.0, "chat_s": 1.0,
+           "sidecar_s": 1.0}
 
 
 def snapshot_source(rev: str) -> tuple[Path, str]:
@@ -548,6 +549,26 @@ def report_new_parts(res: dict) -> tuple[list[str], list[list]]:
         else:
             lines += [f"FAILED: {c.get('error')}", ""]
             summary.append(["chat", "FAILED", c.get("error")])
+
+    sc = res["parts"].get("sidecar")
+    if sc:
+        lines += ["## 9. The sidecar in JupyterLab", ""]
+        if sc.get("ok"):
+            sm = sc["summary"]
+            lines += [f"{sc['sizes']['cells']} cells on a {sc['sizes']['rows']:,}-row frame, run one at a time (Shift+Enter) "
+                      f"in a real JupyterLab; `%load_ext cellsync` until the sidecar shows its timeline: "
+                      f"{sec(sc['load_to_sidecar_rows_s'])}.", ""]
+            lines += table(["from the cell's execution count appearing to its row in the sidecar", "median (p95, max; n)"],
+                           [["a filter or a column rewrite", dist(sm["finished_to_sidecar_s"])],
+                            ["the cell that builds the frame", sec(sm["build_cell_finished_to_sidecar_s"])]])
+            lines += ["", f"Blocked requests (not to 127.0.0.1): {len(sc.get('blocked_requests', []))}; "
+                      f"page errors: {len(sc.get('page_errors', []))}.", ""]
+            summary.append(["sidecar: cell finished -> its row in the sidecar (median / p95)",
+                            f"{sec(med(sm['finished_to_sidecar_s']))} / {sec(sm['finished_to_sidecar_s'].get('p95'))}",
+                            verdict(sm["finished_to_sidecar_s"].get("p95"), TARGETS["sidecar_s"])])
+        else:
+            lines += [f"FAILED: {sc.get('error')}", ""]
+            summary.append(["sidecar", "FAILED", sc.get("error")])
     return lines, summary
 
 

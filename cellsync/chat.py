@@ -171,6 +171,15 @@ def messages(store: Store, thread_id: str, last: int | None = None) -> list[Mess
     return [Message.from_dict(r) for r in rows]
 
 
+def signature(store: Store):
+    """Changes whenever a message is written or a thread opened, resolved or reopened: what a
+    view compares before reading anything else."""
+    if not store.has("threads"):
+        return None
+    return (tuple(store.db.execute("select count(*), max(rowid) from messages").fetchone()),
+            tuple(store.db.execute("select count(*), sum(status = 'open') from threads").fetchone()))
+
+
 def activity(store: Store, thread_ids) -> dict[str, tuple[int, int]]:
     """(message count, rowid of the newest message) per thread: what a view compares to know
     whether a thread has anything new, without reading its messages."""

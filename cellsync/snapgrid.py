@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from .errors import CellsyncError, VersionDataUnavailable
 from .profile import ColumnProfile, _profile_column_safely, label_text
@@ -57,8 +58,8 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
         raise CellsyncError(f"no frame {frame!r} in {store.path}{hint}")
     cells = {c.id: c for c in store.cells()}
     flagged = {(i["version_id"]) for i in store.impacts(frame=frame, segment=seg.text) if i["flagged"]}
-    needed = list(dict.fromkeys([*seg.columns, *columns]))
     cache: dict = {}
+    masks = SegmentMasks(store, seg, cache)
     out = []
     ever_fit = False
     last_error: SegmentError | None = None
@@ -85,31 +86,73 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
             out.append(SnapCell(**base, segment_rows=None, share=None, status="column gone",
                                 note=f"no column {', '.join(map(repr, gone))} in this version"))
             continue
-        positions = [labels[col] for col in needed if col in labels]
         try:
-            data = store.load_columns(v.id, positions, cache)
+            mask = masks.get(v.id, tuple(labels[col] for col in seg.columns))
+            shown = [col for col in columns if col in labels]
+            data = store.load_columns(v.id, [labels[col] for col in shown], cache) if shown else None
         except VersionDataUnavailable as exc:
             out.append(SnapCell(**base, segment_rows=None, share=None, status="not persisted", note=str(exc)))
             continue
-        try:
-            mask = seg.mask(data)
         except SegmentError as exc:  # the column is there but its type no longer fits
             last_error = exc
             out.append(SnapCell(**base, segment_rows=None, share=None, status="does not fit", note=str(exc)))
             continue
         ever_fit = True
-        inside = int(mask.sum())
+        inside, n = int(mask.sum()), len(mask)
         sampled = v.data.sampled
         status = "estimated from sample" if sampled else "exact"
-        share = inside / len(data) if len(data) else None
-        rows = round(inside * v.data.sample_of / len(data)) if sampled and len(data) else inside
+        share = inside / n if n else None
+        rows = round(inside * v.data.sample_of / n) if sampled and n else inside
         dists = {}
-        for col in columns:
-            if col in labels:
-                j = list(data.columns.map(label_text)).index(col)
-                dists[col] = _profile_column_safely(data.iloc[np.flatnonzero(mask), j], j, default_settings)
+        inside_rows = np.flatnonzero(mask) if shown else None
+        for j, col in enumerate(shown):
+            dists[col] = _profile_column_safely(data.iloc[inside_rows, j], labels[col], default_settings)
         out.append(SnapCell(**base, segment_rows=rows, share=share, status=status,
                             distributions=dists or None))
     if not ever_fit and last_error is not None:
         raise last_error  # a segment that fits no version at all is a typo: say so, once
     return SnapGrid(frame=frame, segment=seg.text, name=seg.name, columns=tuple(columns), cells=tuple(out))
+
+
+class SegmentMasks:
+    """Which rows of a version are in the segment, carried down the delta chain.
+
+    A version stored as a delta that keeps its parent's values of the segment's columns (a
+    filter, a sort, a column added or rewritten elsewhere) has the parent's mask taken at its
+    kept rows: no columns rebuilt, no segment evaluated. Only versions that wrote one of those
+    columns anew (or are stored whole) read them and evaluate the segment. Masks are keyed by
+    the column positions they were computed from, so a renamed column still finds its parent's.
+    """
+
+    def __init__(self, store, seg: Segment, cache: dict | None = None, keep: int = 16):
+        from .cache import BoundedDict
+
+        self._store, self._seg, self._cache = store, seg, cache
+        # chains are short (cut every few versions): the last few masks are the bases needed
+        self._masks: BoundedDict = BoundedDict(keep)
+        self._rows: BoundedDict = BoundedDict(keep)
+
+    def get(self, version_id: str, positions: tuple[int, ...]) -> np.ndarray:
+        key = (version_id, positions)
+        mask = self._masks.get(key)
+        if mask is not None:
+            return mask
+        plan = self._store._plan(version_id)
+        if plan.kind == "delta" and positions and all(plan.columns[p].parent is not None for p in positions):
+            parent = self.get(plan.base, tuple(plan.columns[p].parent for p in positions))
+            take = self._kept_rows(version_id, plan)
+            mask = parent[take] if take is not None else parent
+        else:
+            data = self._store.load_columns(version_id, list(positions), self._cache)
+            data.columns = pd.Index(list(self._seg.columns), dtype=object)  # the names the segment uses
+            mask = np.asarray(self._seg.mask(data), dtype=bool)
+        self._masks[key] = mask
+        return mask
+
+    def _kept_rows(self, version_id: str, plan):
+        if not plan.parent_rows:
+            return None
+        take = self._rows.get(version_id)
+        if take is None:
+            take = self._rows[version_id] = self._store.files.read_positions(plan.parent_rows, plan.parent_count)
+        return take

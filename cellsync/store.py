@@ -526,6 +526,11 @@ class Store:
         what a version navigator needs before it shows one version."""
         return [(r[0], r[1]) for r in self.db.execute("select id, cell from versions where frame = ? order by rowid", [frame])]
 
+    def frame_version_counts(self) -> dict[str, int]:
+        """Versions per frame, frames in the order they first appeared."""
+        return {r[0]: r[1] for r in self.db.execute(
+            "select frame, count(*), min(rowid) as first from versions group by frame order by first")}
+
     def frame_columns(self, frame: str) -> list[str]:
         """Every column name any version of a frame had (read inside SQLite, from the
         profiles' JSON, without parsing them in Python)."""
@@ -736,6 +741,11 @@ class Store:
             entry["unverified_numbers"] = ex["unverified"] if ex else []
             out.append(entry)
         return out
+
+    def data_version(self) -> int:
+        """SQLite's PRAGMA data_version: moves whenever another connection commits. A
+        microsecond query: what a live view asks first, before anything costlier."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     # what a live view polls: the highest row id of each table a timeline entry reads
     _MARKED = (("cells", "id", "id"), ("versions", "rowid", "cell"), ("impacts", "id", "cell"),

@@ -297,16 +297,14 @@ class Dashboard(pn.viewable.Viewer):
         return max(1, -(-n_rows // self._page_size))
 
     def _chat_version(self):
-        if not self._store.has("threads"):
-            return None
-        db = self._store.db
-        return (db.execute("select count(*), max(rowid) from messages").fetchone(),
-                db.execute("select count(*), sum(status = 'open') from threads").fetchone())
+        from . import chat
+
+        return chat.signature(self._store)
 
     def _poll(self) -> None:
         try:
             # PRAGMA data_version moves on every commit by another connection: the cheap test
-            marker = self._store.db.execute("PRAGMA data_version").fetchone()[0]
+            marker = self._store.data_version()
             if marker == self._marker:
                 return
             self._marker = marker
@@ -465,9 +463,6 @@ class Dashboard(pn.viewable.Viewer):
                     return e
         return None
 
-    def _entry_of_cell(self, cell_id: int | None) -> dict | None:
-        return self._by_id.get(cell_id) if cell_id is not None else None
-
     # --- tabs computed when looked at ---------------------------------------------------------
 
     def _refresh_tab(self) -> None:
@@ -528,8 +523,7 @@ class Dashboard(pn.viewable.Viewer):
         self._refresh_feedback()
 
     def _refresh_frames_choice(self, grid: bool = False) -> None:
-        counts = {r["frame"]: r["n"] for r in self._store.db.query(
-            "select frame, count(*) as n, min(rowid) as first from versions group by frame order by first")}
+        counts = self._store.frame_version_counts()
         frames = list(counts)
         self._filling = True  # one fill below, not one per widget change
         try:
@@ -758,6 +752,7 @@ class CellView(pn.viewable.Viewer):
     def _add_cards(self) -> None:
         if list(self._frames.objects) != self._cards:
             self._frames.objects = list(self._cards)
+        highlight("")  # imports Pygments now, not on the reader's first click
 
     def parts(self) -> list:
         return [self._head, self._discussion, *(c for c in self._cards if c.visible), self._metrics]
@@ -1080,9 +1075,11 @@ class FrameCard(pn.viewable.Viewer):
                 lines.append("Types: " + esc(", ".join(f"{c} {t.before} → {t.after}" for c, t in d.dtype_changes.items())))
         text = "<br>".join(lines)
         if d is not None and d.columns:
-            # the columns something happened to; the others are counted, not listed
+            # what happened to each column, the most changed first: values or missing values
+            # changed, then by how far the distribution moved; untouched columns are counted
             moved = [c for c in d.columns if c.values_changed or c.missing_before != c.missing_after
                      or (c.shift is not None and round(c.shift, 3) != 0)]
+            moved.sort(key=lambda c: (not (c.values_changed or c.missing_before != c.missing_after), -(c.shift or 0)))
             if moved:
                 text += html_table([{
                     "column": c.column, "values changed": c.values_changed,

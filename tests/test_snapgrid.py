@@ -91,3 +91,36 @@ def test_flagged_cells_are_marked(shell):
     assert [c.flagged for c in grid.cells] == [False, True, False]
     with pytest.raises(SegmentError):
         recorded(shell).snapgrid("people", "agee >= 80")
+
+
+def test_masks_are_carried_down_the_delta_chain_through_a_rename(shell, monkeypatch):
+    """Versions that keep the segment's column take their parent's mask at their kept rows
+    (the column is neither rebuilt nor evaluated again), even across a rename; a version
+    that rewrites the column evaluates the segment anew. Counts checked against pandas."""
+    from cellsync.segments import Segment
+
+    cells = [
+        "rng = np.random.default_rng(5)\n"
+        "df = pd.DataFrame({'age': rng.integers(0, 100, 4000), 'region': rng.choice(['n', 's'], 4000)})",
+        "df = df[df.age > 10]",
+        "df = df.rename(columns={'region': 'area'})",
+        "df = df.sort_values('age', kind='stable')",
+        "df = df[df.age < 95]",
+        "df['area'] = df['area'].str.upper()",
+    ]
+    versions = []
+    for code in cells:
+        run(shell, code)
+        versions.append(shell.user_ns["df"].copy())
+    store = recorded(shell)
+    evaluated = []
+    original = Segment.mask
+    monkeypatch.setattr(Segment, "mask", lambda self, frame: evaluated.append(len(frame)) or original(self, frame))
+    grid = store.snapgrid("df", 'area == "n"')
+    assert [c.status for c in grid.cells] == ["column gone"] * 2 + ["exact"] * 4
+    for cell, frame in zip(grid.cells[2:], versions[2:]):
+        assert (cell.segment_rows, cell.frame_rows) == (int((frame.area == "n").sum()), len(frame))
+    assert grid.cells[-1].segment_rows == 0
+    # once on the first version's region column (where the renamed column's values were
+    # written), once on the rewrite
+    assert evaluated == [len(versions[0]), len(versions[5])]
