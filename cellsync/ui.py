@@ -323,7 +323,9 @@ class Dashboard(pn.viewable.Viewer):
         marks = self._store.marks()
         changed = self._store.changed_cells(self._marks) if marks != self._marks else set()
         self._marks = marks
-        if changed:
+        if len(changed) > 2000:
+            self._load()  # a page that slept through a whole notebook: read it afresh
+        elif changed:
             self._update_cells(changed)
         chat_mark = self._chat_version()
         if chat_mark != self._chat_mark:

@@ -402,7 +402,7 @@ def test_two_browsers_and_the_notebook_talk(browser, chat_store):
         answer = expert.page.locator(".cs-message[data-role=assistant]").first
         answer.wait_for(timeout=10_000)
         assert f"[cell {cell_count}]" in answer.inner_text()
-        assert expert.page.locator("button", has_text=f"Open cell {cell_count}").count() >= 1
+        expert.page.locator("button", has_text=f"Open cell {cell_count}").first.wait_for(timeout=10_000)
         expert.shot("discussion")
         # resolve from the browser
         expert.page.locator("button", has_text="Resolve").first.click()

@@ -55,7 +55,7 @@ def test_the_second_notebook_runs_on_real_bundled_data(tmp_path):
 @pytest.mark.browser
 @pytest.mark.kernel
 def test_cellsync_demo_serves_the_story(tmp_path):
-    from test_dashboard import CHROMIUM, LAUNCH_ARGS, LOCAL
+    from test_dashboard import CHROMIUM, LAUNCH_ARGS, LOCAL, find_row
 
     proc = subprocess.Popen([sys.executable, "-m", "cellsync.cli", "demo", "--dir", str(tmp_path / "demo"), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -76,9 +76,12 @@ def test_cellsync_demo_serves_the_story(tmp_path):
             requests = []
             page.on("request", lambda r: requests.append(r.url))
             page.goto(url)
-            page.locator(".tabulator-row", has_text="dropna").first.wait_for(timeout=30_000)
+            page.locator(".tabulator-row").first.wait_for(timeout=30_000)
             header = page.locator("text=/segment flags?/").first.inner_text()
             assert re.search(r"[1-9]\d* segment flag", header)
+            # the story: the cleaning step that removed the oldest patients is flagged
+            find_row(page, "dropna", timeout=30_000).click()
+            page.locator("text=/⚑ 80 and over in patients/").first.wait_for(timeout=10_000)
             assert [u for u in requests if not LOCAL.match(u)] == []
             b.close()
     finally:

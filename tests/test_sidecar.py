@@ -203,3 +203,61 @@ def test_notebook_7_gets_one_line_with_a_working_address(notebook7):
         external = [u for u in requests if not LOCAL.match(u)]
         assert external == [], external[:5]
         b.close()
+
+
+def test_voila_shows_one_line_and_the_address_works(tmp_path):
+    """Voila runs the notebook and shows its outputs (no side area, no code): loading prints
+    one line, cellsync.sidecar() prints the address, the address shows this notebook's
+    cells, and nothing on the page is a traceback."""
+    import re
+
+    pytest.importorskip("voila")
+    from playwright.sync_api import sync_playwright
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
+        "%load_ext cellsync",
+        "import pandas as pd\ndf = pd.DataFrame({'a': range(10)})",
+        "df = df[df.a > 3]",
+        "import cellsync\nurl = cellsync.sidecar()",
+    )]
+    nbformat.write(nb, tmp_path / "report.ipynb")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voila", "report.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "CELLSYNC_STORE": str(tmp_path / "store")},
+    )
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+            page = b.new_page(viewport={"width": 1400, "height": 1000})
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/", timeout=90_000)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+            line = page.get_by_text(re.compile(r"CellSync: the dashboard is at http://127\.0\.0\.1:\d+/")).first
+            line.wait_for(timeout=90_000)
+            url = re.search(r"http://127\.0\.0\.1:\d+/", line.inner_text()).group(0)
+            body = page.locator("body").inner_text()
+            assert body.count("CellSync: recording to ") == 1 and "Traceback" not in body
+            page.screenshot(path=str(Path(__file__).parent / "artifacts" / "voila.png"))
+            # (Voila's own page asks a CDN for Font Awesome: Voila's doing, not ours; the
+            # dashboard's page must not reach out)
+            dash = b.new_page(viewport={"width": 1400, "height": 1000})
+            requests: list[str] = []
+            dash.on("request", lambda r: requests.append(r.url))
+            dash.goto(url)
+            dash.locator(".tabulator-row", has_text="removed 4 of 10 rows").first.wait_for(timeout=20_000)
+            external = [u for u in requests if not LOCAL.match(u)]
+            assert external == [], external[:5]
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
