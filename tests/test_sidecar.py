@@ -196,13 +196,19 @@ def test_notebook_7_gets_one_line_with_a_working_address(notebook7):
         page.screenshot(path=str(Path(__file__).parent / "artifacts" / "notebook7.png"))
         outputs = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
         assert "Traceback" not in outputs and "Error" not in outputs, outputs[:500]
-        dash = b.new_page(viewport={"width": 1400, "height": 1000})
-        dash.on("request", lambda r: requests.append(r.url))
-        dash.goto(url)
-        dash.locator(".tabulator-row", has_text="removed 4 of 10 rows").first.wait_for(timeout=20_000)
-        external = [u for u in requests if not LOCAL.match(u)]
-        assert external == [], external[:5]
+        assert_dashboard_shows_the_filter(b, url, requests)
         b.close()
+
+
+def assert_dashboard_shows_the_filter(browser, url: str, requests: list[str]) -> None:
+    """The printed address shows this notebook's filter (`df = df[df.a > 3]`: 4 of 10 rows
+    removed), and neither it nor anything before it in `requests` left 127.0.0.1."""
+    dash = browser.new_page(viewport={"width": 1400, "height": 1000})
+    dash.on("request", lambda r: requests.append(r.url))
+    dash.goto(url)
+    dash.locator(".tabulator-row", has_text="removed 4 of 10 rows").first.wait_for(timeout=20_000)
+    external = [u for u in requests if not LOCAL.match(u)]
+    assert external == [], external[:5]
 
 
 def test_voila_shows_one_line_and_the_address_works(tmp_path):
@@ -250,13 +256,7 @@ def test_voila_shows_one_line_and_the_address_works(tmp_path):
             page.screenshot(path=str(Path(__file__).parent / "artifacts" / "voila.png"))
             # (Voila's own page asks a CDN for Font Awesome: Voila's doing, not ours; the
             # dashboard's page must not reach out)
-            dash = b.new_page(viewport={"width": 1400, "height": 1000})
-            requests: list[str] = []
-            dash.on("request", lambda r: requests.append(r.url))
-            dash.goto(url)
-            dash.locator(".tabulator-row", has_text="removed 4 of 10 rows").first.wait_for(timeout=20_000)
-            external = [u for u in requests if not LOCAL.match(u)]
-            assert external == [], external[:5]
+            assert_dashboard_shows_the_filter(b, url, [])
             b.close()
     finally:
         proc.terminate()
