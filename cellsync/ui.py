@@ -254,6 +254,15 @@ class Dashboard(pn.viewable.Viewer):
         self._poller = None
         if _session() is not None:
             self._poller = pn.state.add_periodic_callback(self._poll, period=self.poll_ms)
+            # a server runs for days: each page's store connection goes with its page
+            pn.state.on_session_destroyed(lambda context: self.close())
+
+    def close(self) -> None:
+        """Stop polling and close this page's store connection."""
+        if self._poller is not None and self._poller.running:
+            self._poller.stop()
+        self._poller = None
+        self._store.close()
 
     # --- layout -----------------------------------------------------------------------------
 

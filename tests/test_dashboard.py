@@ -505,3 +505,16 @@ def test_the_sidecar_counts_threads_awaiting_its_reply(chat_store):
     assert "2 open threads" in text and "1 awaiting your reply" in text
     text = Dashboard(store=str(chat_store), role="expert")._feedback.objects[0].object
     assert "1 awaiting your reply" in text
+
+
+def test_a_closed_dashboard_lets_go_of_its_store(demo_store):
+    """What a page's end (session destroyed) calls: the read-only connection is closed."""
+    import sqlite3
+
+    from cellsync.ui import Dashboard
+
+    d = Dashboard(store=str(demo_store), read_only=True)
+    assert d._store.data_version() >= 0
+    d.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        d._store.data_version()
