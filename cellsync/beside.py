@@ -19,8 +19,18 @@ _state: dict = {"thread": None, "url": None, "store": None}
 
 
 def in_jupyter_frontend() -> bool:
-    """A kernel started by a Jupyter server (JupyterLab, Notebook 7), not nbclient or a terminal."""
-    return bool(os.environ.get("JPY_SESSION_NAME")) and "ipykernel" in sys.modules
+    """A kernel started by a Jupyter server (JupyterLab, Notebook 7), not nbclient, Voila or a
+    terminal; and not VS Code, which may set JPY_SESSION_NAME too but has no side area (it
+    marks its kernels with `__vsc_ipynb_file__` in the user's namespace)."""
+    if not (os.environ.get("JPY_SESSION_NAME") and "ipykernel" in sys.modules):
+        return False
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        return shell is None or "__vsc_ipynb_file__" not in shell.user_ns
+    except Exception:
+        return True
 
 
 def _free_port() -> int:
@@ -57,8 +67,22 @@ def dashboard_url(store: str | Path, title: str = "CellSync") -> str:
         websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],
         show=False, threaded=True, start=True, verbose=False, title=title,
     )
+    _wait_for_port(port)  # the address printed (or put in the iframe) answers at once
     _state.update(thread=thread, url=f"http://127.0.0.1:{port}/", store=store)
     return _state["url"]
+
+
+def _wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """The server thread binds its port a moment after it starts: wait for it (briefly)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.02)
 
 
 def stop_server() -> None:

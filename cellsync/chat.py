@@ -176,8 +176,12 @@ def signature(store: Store):
     view compares before reading anything else."""
     if not store.has("threads"):
         return None
+    # the sum of open threads' rowids: resolving one thread and reopening another between
+    # two looks changes it, where a count of open threads would not
     return (tuple(store.db.execute("select count(*), max(rowid) from messages").fetchone()),
-            tuple(store.db.execute("select count(*), sum(status = 'open') from threads").fetchone()))
+            tuple(store.db.execute(
+                "select count(*), sum(status = 'open'), total(case when status = 'open' then rowid end) from threads"
+            ).fetchone()))
 
 
 def activity(store: Store, thread_ids) -> dict[str, tuple[int, int]]:

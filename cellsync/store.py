@@ -688,31 +688,37 @@ class Store:
 
         return snapgrid(self, frame, segment, columns)
 
+    def rows_of(self, version_id: str, rows) -> pd.DataFrame:
+        """Only some rows of a version (positions, in order): each level of its delta chain
+        gathers just those rows, not all of them."""
+        return rebuild(self.files, self._plan(version_id), self._plan, rows=np.asarray(rows, dtype=np.int64))
+
     def removed_rows(self, version_id: str, limit: int | None = None) -> pd.DataFrame:
         """The parent's rows that this version no longer has (the first `limit` of them)."""
         v = self.version(version_id)
         plan = self._plan(version_id)
         if not v.parent_id or not plan.parent_rows:
-            return self.load_frame(version_id).iloc[0:0]
-        if self._plan(v.parent_id).sampled or plan.sampled:
+            return self.rows_of(version_id, [])
+        parent = self._plan(v.parent_id)
+        if parent.sampled or plan.sampled:
             raise VersionDataUnavailable(
                 "the parent or this version was stored as a sample: removed rows are not known exactly"
             )
-        parent = self.load_frame(v.parent_id)
         kept = self.files.read_positions(plan.parent_rows, plan.parent_count)
-        keep = np.zeros(len(parent), dtype=bool)
+        keep = np.zeros(parent.rows, dtype=bool)
         keep[kept[kept >= 0]] = True
-        return parent.iloc[np.flatnonzero(~keep)[:limit]]
+        return self.rows_of(v.parent_id, np.flatnonzero(~keep)[:limit])
 
     def added_rows(self, version_id: str, limit: int | None = None) -> pd.DataFrame:
         """This version's rows that did not come from its parent (the first `limit` of them)."""
         v = self.version(version_id)
         plan = self._plan(version_id)
-        frame = self.load_frame(version_id)
-        if not v.parent_id or not plan.parent_rows or plan.sampled:
-            return frame.iloc[:limit] if not v.parent_id else frame.iloc[0:0]
+        if not v.parent_id:
+            return self.rows_of(version_id, np.arange(plan.rows)[:limit])  # every row is new
+        if not plan.parent_rows or plan.sampled:
+            return self.rows_of(version_id, [])
         positions = self.files.read_positions(plan.parent_rows, plan.parent_count)
-        return frame.iloc[np.flatnonzero(positions < 0)[:limit]]
+        return self.rows_of(version_id, np.flatnonzero(positions < 0)[:limit])
 
     def timeline(self, cells: Iterable[int] | None = None) -> list[dict]:
         """Cells in run order, each with the frames it changed: what `cellsync show` prints.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import param
 
 from .errors import CellsyncError
 from .store import Store, open_store
+
+log = logging.getLogger("cellsync")
 
 CSS = """
 :host { --cs-flag: #b42318; --cs-muted: #667085; }
@@ -289,7 +292,9 @@ class Dashboard(pn.viewable.Viewer):
             e["open_threads"] = counts.get(e["id"], 0)
         self._entries, self._by_id, self._runs = entries, {e["id"]: e for e in entries}, {}
         self._row_of = {e["id"]: i for i, e in enumerate(entries)}
-        self._timeline.value = pd.DataFrame([self._row(e) for e in entries], columns=timeline_frame([]).columns)
+        # row labels are positions (0, 1, ...): what patch() and _row_of rely on
+        self._timeline.value = pd.DataFrame([self._row(e) for e in entries], columns=TIMELINE_COLUMNS,
+                                            index=pd.RangeIndex(len(entries)))
         self._timeline.page = self._last_page(len(entries))
         self._refresh_header()
         self._refresh_feedback()
@@ -331,11 +336,12 @@ class Dashboard(pn.viewable.Viewer):
         and older cells whose summary arrived later), then the chat if it moved."""
         marks = self._store.marks()
         changed = self._store.changed_cells(self._marks) if marks != self._marks else set()
-        self._marks = marks
-        if len(changed) > 2000:
+        if len(changed) > 500:
             self._load()  # a page that slept through a whole notebook: read it afresh
         elif changed:
             self._update_cells(changed)
+        # only once they are shown: a refresh that failed is tried again at the next poll
+        self._marks = marks
         chat_mark = self._chat_version()
         if chat_mark != self._chat_mark:
             self._chat_mark = chat_mark
@@ -372,13 +378,15 @@ class Dashboard(pn.viewable.Viewer):
             follow = self._timeline.page >= self._last_page(before)
             # Panel's own follow scrolls to the previous last row, which on a new page is not
             # there (a "Scroll Error" in the browser): turn the page here instead
-            rows = pd.DataFrame(new, columns=self._timeline.value.columns)
+            # labels continue the positions (Panel's own reset_index starts an empty table's
+            # rows at 1, which would make every later patch land one row off)
+            rows = pd.DataFrame(new, columns=TIMELINE_COLUMNS, index=pd.RangeIndex(before, len(self._entries)))
             last = self._last_page(len(self._entries))
             update_bounds = getattr(self._timeline, "_update_max_page", None)  # Panel 1.x
             if update_bounds is None:
-                self._timeline.stream(rows, follow=follow)
+                self._timeline.stream(rows, follow=follow, reset_index=False)
             else:
-                self._timeline.stream(rows, follow=False)
+                self._timeline.stream(rows, follow=False, reset_index=False)
                 update_bounds()  # what stream(follow=True) does first: the page's bounds
                 if follow and self._timeline.page != last:
                     self._timeline.page = last
@@ -386,7 +394,7 @@ class Dashboard(pn.viewable.Viewer):
         self._stale.update(segments=True, metrics=True)
         self._refresh_tab()
         if self.selected in changed:
-            self._cell.show(self._by_id[self.selected])
+            self._cell.update(self._by_id[self.selected])
 
     def _refresh_header(self) -> None:
         entries = self._entries
@@ -704,7 +712,14 @@ def later(fn, ms: int = 15):
     if _session() is None:
         fn()
         return None
-    return pn.state.add_periodic_callback(fn, period=ms, count=1)
+
+    def run():
+        try:
+            fn()
+        except Exception:  # in the sidecar this thread is the kernel's: never a traceback there
+            log.debug("deferred dashboard update failed", exc_info=True)
+
+    return pn.state.add_periodic_callback(run, period=ms, count=1)
 
 
 def html_table(rows: list[dict], testid: str | None = None) -> str:
@@ -784,10 +799,26 @@ class CellView(pn.viewable.Viewer):
                 card.show(frames[i]["name"], frames[i]["version"], defer_ms=400 if added else 15)
             else:
                 card.hide()
+        self._metrics.object = self._metrics_html(entry)
+
+    @staticmethod
+    def _metrics_html(entry: dict) -> str:
         metrics = entry.get("metrics", [])
-        self._metrics.object = ("<b>Metrics</b>" + html_table(
+        return ("<b>Metrics</b>" + html_table(
             [{"metric": m["name"], "segment": m["segment"] or "all", "value": m["value"], "before": m["previous"],
               "rows": m["n"], "model": m["model"] or ""} for m in metrics])) if metrics else ""
+
+    def update(self, entry: dict) -> None:
+        """The shown cell gained rows (a summary, metrics, impacts): refresh the words and
+        numbers, and leave the cards (the version and column the reader chose) alone unless
+        the cell's frames changed."""
+        if self.entry is None or self.entry["id"] != entry["id"] or \
+                [f["version"] for f in entry["frames"]] != [f["version"] for f in self.entry["frames"]]:
+            self.show(entry)
+            return
+        self.entry = entry
+        self._head.object = self._head_html(entry)
+        self._metrics.object = self._metrics_html(entry)
 
     def refresh_discussion(self) -> None:
         if self.entry is not None:
@@ -1038,7 +1069,14 @@ class FrameCard(pn.viewable.Viewer):
         return self._card.visible
 
     def hide(self) -> None:
+        self._stop_pending()
         self._card.visible = False
+
+    def _stop_pending(self) -> None:
+        for handle in self._pending:
+            if handle is not None and handle.running:
+                handle.stop()  # a chart or rows table still due for what was shown before
+        self._pending = []
 
     def show(self, frame: str, version_id: str, defer_ms: int = 15) -> None:
         if frame != self._frame or version_id not in self._ids:
@@ -1054,15 +1092,13 @@ class FrameCard(pn.viewable.Viewer):
         self._render()
 
     def _render(self, defer_ms: int = 15) -> None:
-        for handle in self._pending:
-            if handle is not None and handle.running:
-                handle.stop()  # a chart still due for the version shown before
-        self._pending = []
+        self._stop_pending()
         v = self._version_cache.get(self._ids[self.index])
         d = v.diff
         entry = self._entry_of_version(v.id)
         where = f"cell {entry['execution_count']}" if entry and entry["execution_count"] is not None else "a cell"
-        self._card.title = f"{self._frame} — version {self.index + 1} of {len(self._ids)} ({v.change}, {where})"
+        # a Card's title is HTML to Panel, and frame names come from users' code
+        self._card.title = f"{esc(self._frame)} — version {self.index + 1} of {len(self._ids)} ({esc(v.change)}, {where})"
         self._prev.disabled = self.index == 0
         self._next.disabled = self.index >= len(self._ids) - 1
         lines = []

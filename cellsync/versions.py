@@ -309,11 +309,14 @@ def _write_index(files: ColumnFiles, frame: pd.DataFrame):
 
 
 def rebuild(
-    files: ColumnFiles, plan: DataPlan, load_plan, positions: list[int] | None = None, cache: dict | None = None
+    files: ColumnFiles, plan: DataPlan, load_plan, positions: list[int] | None = None, cache: dict | None = None,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Rebuild a version's frame, or only the columns at `positions` (reading no other column
     file anywhere down the delta chain). `load_plan(version_id)` returns a base's DataPlan;
-    `cache` (optional) shares rebuilt bases between calls, e.g. across a SnapGrid query."""
+    `cache` (optional) shares rebuilt bases between calls, e.g. across a SnapGrid query.
+    `rows` (positions of this version's rows) builds only those rows: each level of the chain
+    then gathers a handful of rows instead of all of them (the first rows a filter removed)."""
     if plan.kind == "none":
         raise VersionDataUnavailable(plan.note or "this version's data was not persisted")
     wanted = list(range(len(plan.columns))) if positions is None else list(positions)
@@ -322,15 +325,21 @@ def rebuild(
     base_at: dict[int, int] = {}
     if plan.kind == "delta":
         needed = sorted({plan.columns[j].parent for j in wanted if plan.columns[j].parent is not None})
-        key = (plan.base, tuple(needed))
-        if cache is not None and key in cache:
-            base = cache[key]
-        else:
-            base = rebuild(files, load_plan(plan.base), load_plan, needed, cache)
-            if cache is not None:
-                cache[key] = base
-        base_at = {p: i for i, p in enumerate(needed)}
         take = files.read_positions(plan.parent_rows, plan.parent_count) if plan.parent_rows else None
+        if rows is not None:
+            # the base built at exactly the rows wanted here: nothing left to take
+            base_rows = take[rows] if take is not None else rows
+            base = rebuild(files, load_plan(plan.base), load_plan, needed, None, base_rows)
+            take = None
+        else:
+            key = (plan.base, tuple(needed))
+            if cache is not None and key in cache:
+                base = cache[key]
+            else:
+                base = rebuild(files, load_plan(plan.base), load_plan, needed, cache)
+                if cache is not None:
+                    cache[key] = base
+        base_at = {p: i for i, p in enumerate(needed)}
     arrays = []
     for j in wanted:
         ref = plan.columns[j]
@@ -338,7 +347,8 @@ def rebuild(
             col = base.iloc[:, base_at[ref.parent]]
             arrays.append(col.iloc[take] if take is not None else col)
         else:
-            arrays.append(files.read_series(ref.key))
+            own = files.read_series(ref.key)
+            arrays.append(own.iloc[rows] if rows is not None else own)
     labels = [decode_label(plan.columns[j].label) for j in wanted]
     if plan.column_levels > 1:
         columns = pd.MultiIndex.from_tuples(labels) if labels else pd.MultiIndex.from_tuples([], names=[None] * plan.column_levels)
@@ -348,6 +358,8 @@ def rebuild(
         index = base.index.take(take) if take is not None else base.index
     else:
         index = _read_index(files, plan.index, plan.rows)
+        if rows is not None:
+            index = index[rows]
     data = {i: pd.Series(a.array, index=index, copy=False) for i, a in enumerate(arrays)}
     frame = pd.DataFrame(data, index=index) if data else pd.DataFrame(index=index)
     frame.columns = columns if len(labels) else frame.columns

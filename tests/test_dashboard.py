@@ -257,12 +257,18 @@ def test_user_strings_stay_text_everywhere(browser, shell, tmp_path):
     run(shell, f"import cellsync\ndf = pd.DataFrame({{'{XSS}': [1, 2, 3, None], 'b': ['<script>alert(2)</script>', 'x', 'y', 'z']}})")
     run(shell, f"cellsync.segment('{XSS}', '`{XSS}` >= 2')")
     run(shell, "df = df.dropna()")
+    # a frame whose *name* is the attack: it reaches the card title, the frame choice, the
+    # segment grid's heading
+    run(shell, f"globals()['{XSS}'] = df[df['b'] != 'x']")
     store = recorded(shell).path
     proc, url = start_server(store)
     try:
         p = Page(browser, url)
         p.row("dropna").click()
         p.page.locator(f"text={XSS}").first.wait_for(timeout=10_000)
+        p.row("globals()").click()
+        p.page.locator(f"text=/{re.escape(XSS)} — version 1 of 1/").first.wait_for(timeout=10_000)
+        assert p.dialogs == [] and p.page.locator("img[src='x']").count() == 0
         p.tab("Segments")
         p.page.wait_for_timeout(1500)
         p.shot("xss")
@@ -518,3 +524,38 @@ def test_a_closed_dashboard_lets_go_of_its_store(demo_store):
     d.close()
     with pytest.raises(sqlite3.ProgrammingError):
         d._store.data_version()
+
+
+def test_a_page_opened_before_any_cell_patches_the_right_rows(shell, store_dir):
+    """The sidecar opens on an empty store: rows streamed in later must be patched where they
+    are (a late LLM summary of the first cell lands on the first row), and the reader's
+    chosen version and column survive a summary arriving for the cell being shown."""
+    from cellsync.explain.chains import Explanation
+    from cellsync.store import Store
+    from cellsync.ui import Dashboard
+
+    Store(store_dir).close()
+    d = Dashboard(store=str(store_dir))
+    assert len(d._timeline.value) == 0
+    run(shell, "t = pd.DataFrame({'a': range(10), 'b': range(10)})")
+    run(shell, "t = t[t.a > 2]")
+    run(shell, "t['b'] = t['b'] * 2")
+    recorded(shell)
+    d._refresh()
+    ids = [e["id"] for e in d._entries]
+    assert list(d._timeline.value["id"]) == ids and list(d._timeline.value.index) == [0, 1, 2]
+    d.select_cell(ids[2])
+    card = d._cell._cards[0]
+    card._step(-1)  # the reader steps back to the filter's version ...
+    card._column.value = "a"  # ... and looks at column a
+    writer = Store(store_dir)
+    for cell, text in ((ids[0], "First, from the LLM."), (ids[2], "Third, from the LLM.")):
+        writer.write_explanation(cell, Explanation(summary=text, details="", caveats=(), model="stub"))
+    writer.close()
+    d._refresh()
+    happened = list(d._timeline.value["What happened"])
+    assert happened[0] == "First, from the LLM." and happened[2] == "Third, from the LLM."
+    assert happened[1] != "First, from the LLM."
+    assert "Third, from the LLM." in d._cell._head.object
+    assert (card.index, card._column.value) == (1, "a")  # where the reader was
+    d.close()

@@ -261,3 +261,24 @@ def test_without_a_jupyter_frontend_one_line_says_where_the_dashboard_is(tmp_pat
     assert "cellsync serve" in texts[0]
     assert texts[2].startswith("CellSync: the dashboard is at http://127.0.0.1:") and texts[2].count("\n") == 1
     assert texts[3].strip() == "True True"
+
+
+def test_vs_code_kernels_are_not_taken_for_jupyterlab(monkeypatch):
+    """VS Code may set JPY_SESSION_NAME, but it marks its kernels with __vsc_ipynb_file__ and
+    has no side area: no sidecar widget there, only the line."""
+    import sys
+    import types
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from cellsync.beside import in_jupyter_frontend
+
+    shell = InteractiveShell.instance()
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/analysis.ipynb")
+    monkeypatch.setitem(sys.modules, "ipykernel", sys.modules.get("ipykernel") or types.ModuleType("ipykernel"))
+    monkeypatch.delitem(shell.user_ns, "__vsc_ipynb_file__", raising=False)
+    assert in_jupyter_frontend()
+    monkeypatch.setitem(shell.user_ns, "__vsc_ipynb_file__", "/home/me/analysis.ipynb")
+    assert not in_jupyter_frontend()
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    assert not in_jupyter_frontend()
