@@ -631,6 +631,10 @@ class Dashboard(pn.viewable.Viewer):
                 color="#b42318", size=11, marker="triangle")).opts(
                 height=240, responsive=True, title=f"{grid.segment} in {grid.frame}", toolbar=None)
             items.append(pn.pane.HoloViews(chart, sizing_mode="stretch_width", height=250))
+        for col in grid.columns:
+            chart = distribution_chart(grid, col)
+            if chart is not None:
+                items.append(pn.pane.HoloViews(chart, sizing_mode="stretch_width", height=250))
         return items
 
     def _save_segment(self) -> None:
@@ -1241,6 +1245,29 @@ def histogram_chart(before, after, name: str):
         return None
     return hv.Overlay(layers).opts(height=260, responsive=True, title=f"{name}: before and after", toolbar="right",
                                    legend_position="top_right")
+
+
+def distribution_chart(grid, column: str):
+    """A numeric column inside the segment, version by version: the median, the middle half
+    and the middle 90% of its values (from each version's quantiles); None if not numeric."""
+    points = []
+    for i, c in enumerate(grid.cells):
+        d = (c.distributions or {}).get(column)
+        if d is not None and d.kind == "numeric" and d.quantiles:
+            points.append((i, *(float(d.quantiles[q]) for q in ("0.05", "0.25", "0.5", "0.75", "0.95"))))
+    if not points:
+        return None
+    hv = _hv()
+    x = hv.Dimension("version", label="version (cell order)")
+    y = hv.Dimension("value", label=str(column) or "value")
+    xs = [p[0] for p in points]
+    outer = hv.Area((xs, [p[1] for p in points], [p[5] for p in points]), kdims=[x], vdims=[y, "upper"],
+                    label="middle 90%").opts(color="#b2ddff", alpha=0.6, line_alpha=0)
+    inner = hv.Area((xs, [p[2] for p in points], [p[4] for p in points]), kdims=[x], vdims=[y, "upper"],
+                    label="middle half").opts(color="#53b1fd", alpha=0.6, line_alpha=0)
+    median = hv.Curve((xs, [p[3] for p in points]), kdims=[x], vdims=[y], label="median").opts(color="#1849a9")
+    return (outer * inner * median).opts(height=240, responsive=True, toolbar=None, legend_position="top_right",
+                                         title=f"{column} in {grid.segment}, version by version")
 
 
 def _numeric_histogram(prof) -> bool:

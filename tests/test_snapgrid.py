@@ -124,3 +124,24 @@ def test_masks_are_carried_down_the_delta_chain_through_a_rename(shell, monkeypa
     # once on the first version's region column (where the renamed column's values were
     # written), once on the rewrite
     assert evaluated == [len(versions[0]), len(versions[5])]
+
+
+def test_the_dashboard_draws_a_column_inside_the_segment_version_by_version(grid_store):
+    """The Segments tab's distribution chart: per version, the median and the quartiles of
+    the column among the segment's rows, equal to pandas' on the same versions."""
+    import numpy as np
+
+    from cellsync.ui import distribution_chart
+
+    store, versions = grid_store
+    grid = store.snapgrid("df", 'region == "n"', columns=["income"])
+    chart = distribution_chart(grid, "income")
+    outer, inner, median = list(chart)
+    for i, frame in enumerate(versions):
+        inside = frame[frame.region == "n"].income.dropna().to_numpy()
+        assert median.dimension_values("value")[i] == pytest.approx(float(np.quantile(inside, 0.5)))
+        assert inner.dimension_values("value")[i] == pytest.approx(float(np.quantile(inside, 0.25)))
+        assert inner.dimension_values("upper")[i] == pytest.approx(float(np.quantile(inside, 0.75)))
+        assert outer.dimension_values("value")[i] == pytest.approx(float(np.quantile(inside, 0.05)))
+        assert outer.dimension_values("upper")[i] == pytest.approx(float(np.quantile(inside, 0.95)))
+    assert distribution_chart(store.snapgrid("df", 'region == "n"', columns=["region"]), "region") is None
