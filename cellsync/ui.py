@@ -761,6 +761,9 @@ class CellView(pn.viewable.Viewer):
         self._dash = dash
         self._head = _html("<p class='cs-muted'>Click a cell in the timeline to see what it did.</p>",
                            sizing_mode="stretch_width")
+        # step by step and the code: a pane of their own, so a summary arriving later does not
+        # close what the reader opened
+        self._more = _html("", sizing_mode="stretch_width")
         self._discussion = Discussion(dash)
         # two cards (most cells change one or two frames) are part of the page from the start:
         # a card added later is built by the browser while the deferred chart update arrives,
@@ -773,7 +776,8 @@ class CellView(pn.viewable.Viewer):
         else:
             self._add_cards()
         self._metrics = _html("", sizing_mode="stretch_width")
-        self._layout = pn.Column(self._head, self._discussion, self._frames, self._metrics, sizing_mode="stretch_width")
+        self._layout = pn.Column(self._head, self._more, self._discussion, self._frames, self._metrics,
+                                 sizing_mode="stretch_width")
         self.entry: dict | None = None
 
     def __panel__(self):
@@ -785,11 +789,12 @@ class CellView(pn.viewable.Viewer):
         highlight("")  # imports Pygments now, not on the reader's first click
 
     def parts(self) -> list:
-        return [self._head, self._discussion, *(c for c in self._cards if c.visible), self._metrics]
+        return [self._head, self._more, self._discussion, *(c for c in self._cards if c.visible), self._metrics]
 
     def show(self, entry: dict) -> None:
         self.entry = entry
         self._head.object = self._head_html(entry)
+        self._more.object = self._more_html(entry)
         self._discussion.show(entry)
         frames = entry["frames"]
         added = len(frames) > len(self._cards) or list(self._frames.objects) != self._cards
@@ -822,6 +827,9 @@ class CellView(pn.viewable.Viewer):
             return
         self.entry = entry
         self._head.object = self._head_html(entry)
+        more = self._more_html(entry)
+        if more != self._more.object:
+            self._more.object = more
         self._metrics.object = self._metrics_html(entry)
 
     def refresh_discussion(self) -> None:
@@ -845,6 +853,10 @@ class CellView(pn.viewable.Viewer):
                 f"<li><span class='cs-flag'>⚑ {esc(s['name'])}</span> in {esc(s['frame'])}: {s['rows_removed']:,} of "
                 f"{s['rows_before']:,} removed ({100 * s['removal_rate']:.1f}%, against "
                 f"{100 * s['overall_removal_rate']:.1f}% overall)</li>" for s in flags) + "</ul>")
+        return "".join(parts)
+
+    def _more_html(self, entry: dict) -> str:
+        parts = []
         details = self._dash._store.explanations(cell=entry["id"]).get(entry["id"])
         if details and details.get("details"):
             parts.append(f"<details class='cs-details'><summary>Step by step</summary>"
@@ -1359,6 +1371,9 @@ def serve(store: str | Path, port: int = 5006, address: str = "127.0.0.1", read_
     if not read_only:
         Store(store).close()  # bring an older store's schema up to date (read-only never writes)
     pn.extension("tabulator", design="native")
+    # a closed tab keeps its session for a few seconds, and Bokeh warns about every update it
+    # could not deliver meanwhile: noise in the console of a server that runs all day
+    logging.getLogger("bokeh.server.views.ws").setLevel(logging.ERROR)
     store = str(Path(store).resolve())
 
     def app():
