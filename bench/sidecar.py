@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browser as bw
 from common import log, part_main, stats
 
+from cellsync.beside import wait_for_port
+
 TOKEN = "cellsync-bench"
 
 
@@ -72,13 +74,7 @@ def run(quick: bool = False) -> dict:
     browser = None
     out: dict = {"sizes": {"cells": n, "rows": rows}}
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
+        wait_for_port(port, timeout=90)
         browser = bw.Browser()
         page = browser.page()
         page.set_viewport_size({"width": 1600, "height": 1000})

@@ -67,22 +67,24 @@ def dashboard_url(store: str | Path, title: str = "CellSync") -> str:
         websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],
         show=False, threaded=True, start=True, verbose=False, title=title,
     )
-    _wait_for_port(port)  # the address printed (or put in the iframe) answers at once
+    wait_for_port(port)  # the address printed (or put in the iframe) answers at once
     _state.update(thread=thread, url=f"http://127.0.0.1:{port}/", store=store)
     return _state["url"]
 
 
-def _wait_for_port(port: int, timeout: float = 10.0) -> None:
-    """The server thread binds its port a moment after it starts: wait for it (briefly)."""
+def wait_for_port(port: int, timeout: float = 10.0) -> bool:
+    """Wait (briefly) until something listens on 127.0.0.1:port, e.g. a server thread that
+    binds its port a moment after it starts. True if it answered in time."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
+            return True
         except OSError:
             time.sleep(0.02)
+    return False
 
 
 def stop_server() -> None:

@@ -122,17 +122,6 @@ def timeline_row(e: dict, run: int) -> dict:
     }
 
 
-def timeline_frame(entries: list[dict]) -> pd.DataFrame:
-    runs: dict[str, int] = {}
-    rows = []
-    for e in entries:
-        run = 1
-        if e.get("cell_id"):
-            run = runs[e["cell_id"]] = runs.get(e["cell_id"], 0) + 1
-        rows.append(timeline_row(e, run))
-    return pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
-
-
 def _html(text: str = "", **kwargs) -> pn.pane.HTML:
     """An HTML pane with CellSync's styles (each pane has its own shadow DOM)."""
     return pn.pane.HTML(text, stylesheets=[CSS], **kwargs)
@@ -213,7 +202,7 @@ class Dashboard(pn.viewable.Viewer):
         self._runs: dict[str, int] = {}
         self._page_size = 8 if self.compact else 10
         self._timeline = _table(
-            timeline_frame([]),
+            pd.DataFrame(columns=TIMELINE_COLUMNS),
             selectable=1,
             hidden_columns=["id"],
             layout="fit_columns",

@@ -15,6 +15,7 @@ import pytest
 
 import cellsync
 from cellsync import chat
+from cellsync.beside import wait_for_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
@@ -29,17 +30,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def write_notebook(path: Path, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, path)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell("%load_ext cellsync"),
-        nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.DataFrame({'a': range(10), 'g': list('ab') * 5})"),
-        nbformat.v4.new_code_cell("df = df[df.a > 3]"),
-    ]
-    nbformat.write(nb, root / "analysis.ipynb")
+    write_notebook(root / "analysis.ipynb", "%load_ext cellsync",
+                   "import pandas as pd\ndf = pd.DataFrame({'a': range(10), 'g': list('ab') * 5})", "df = df[df.a > 3]")
     # no news pop-up over the page (recipes)
     settings = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings"
     settings.mkdir(parents=True, exist_ok=True)
@@ -58,13 +60,7 @@ def jupyter_server(module: str, root: Path):
          f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
+    wait_for_port(port, timeout=60)
     yield f"http://127.0.0.1:{port}", root
     proc.terminate()
     proc.wait(20)
@@ -159,14 +155,8 @@ def notebook7(tmp_path_factory):
     """Notebook 7 (the `notebook` package): a Jupyter frontend without JupyterLab's layout."""
     pytest.importorskip("notebook")
     root = tmp_path_factory.mktemp("nb7")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell("%load_ext cellsync"),
-        nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.DataFrame({'a': range(10)})"),
-        nbformat.v4.new_code_cell("df = df[df.a > 3]"),
-    ]
-    nbformat.write(nb, root / "analysis.ipynb")
+    write_notebook(root / "analysis.ipynb", "%load_ext cellsync",
+                   "import pandas as pd\ndf = pd.DataFrame({'a': range(10)})", "df = df[df.a > 3]")
     yield from jupyter_server("notebook", root)
 
 
@@ -220,15 +210,8 @@ def test_voila_shows_one_line_and_the_address_works(tmp_path):
     pytest.importorskip("voila")
     from playwright.sync_api import sync_playwright
 
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
-        "%load_ext cellsync",
-        "import pandas as pd\ndf = pd.DataFrame({'a': range(10)})",
-        "df = df[df.a > 3]",
-        "import cellsync\nurl = cellsync.sidecar()",
-    )]
-    nbformat.write(nb, tmp_path / "report.ipynb")
+    write_notebook(tmp_path / "report.ipynb", "%load_ext cellsync", "import pandas as pd\ndf = pd.DataFrame({'a': range(10)})",
+                   "df = df[df.a > 3]", "import cellsync\nurl = cellsync.sidecar()")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "voila", "report.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
