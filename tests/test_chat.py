@@ -137,3 +137,16 @@ def test_the_newest_messages_activity_and_the_overview(store):
     chat.set_status(store, b.id, "resolved", "ann")
     assert [o["thread"].id for o in chat.overview(store)] == [a.id]
     assert {o["thread"].id for o in chat.overview(store, status=None)} == {a.id, b.id}
+
+
+def test_the_signature_notices_a_resolve_and_a_reopen_between_two_looks(store):
+    """What a page compares before reading the chat: resolving one thread and reopening
+    another (same counts) must still change it."""
+    a = chat.start_thread(store, "first", "ann", "expert")
+    b = chat.start_thread(store, "second", "ann", "expert")
+    chat.set_status(store, b.id, "resolved", "ann")
+    before = chat.signature(store)
+    chat.set_status(store, a.id, "resolved", "ann")
+    chat.set_status(store, b.id, "open", "ann")
+    assert chat.signature(store) != before
+    assert chat.signature(store) == chat.signature(store)  # and is stable when nothing moves
