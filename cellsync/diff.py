@@ -279,27 +279,37 @@ def _unique(index: pd.Index) -> bool:
 
 def _match_rows(old, new, pairs, trust_labels=False):
     """Choose the row identity and return it with the per-column changed-value counts."""
+    empty = np.empty(0, dtype=np.int64)
+    none = RowMatch(empty, empty, "none")
     label = None
     if _unique(old.index) and _unique(new.index):
         label = _label_match(old, new)
         label_changes = _count_changes(old, new, pairs, label)
         # Labels are trustworthy unless no shared column survived intact on the kept rows,
         # which is what a reset_index, set_index or sort-and-reset looks like.
-        suspicious = not trust_labels and pairs and (
-            len(label.old_pos) == 0 or all(label_changes[p] > 0 for p in pairs)
+        # No label in common at all is no evidence either way (a row taken out as a Series,
+        # a reset_index of a Series): it must not read as "every row removed".
+        suspicious = (len(label.old_pos) == 0 and len(old) > 0 and len(new) > 0) or (
+            not trust_labels and pairs and all(label_changes[p] > 0 for p in pairs)
         )
         if not suspicious:
             return label, label_changes
     content = _content_match(old, new, pairs)
     if content is None:
-        if label is not None:
+        if label is not None and len(label.old_pos):
             return label, label_changes
-        empty = np.empty(0, dtype=np.int64)
-        none = RowMatch(empty, empty, "none")
+        # Neither the labels nor any shared column link a single row: saying "every row was
+        # removed and new ones added" would be a guess presented as a fact.
         return none, {p: 0 for p in pairs}
     content_changes = _count_changes(old, new, pairs, content)
     if label is None:
         return content, content_changes
+    if len(label.old_pos) == 0 and len(content.old_pos) == 0:
+        return none, {p: 0 for p in pairs}
+    # Content may only win where it keeps at least the rows the labels keep: otherwise a
+    # rewrite of every shared column (`h = h + 1`) would read as rows removed and added.
+    if len(content.old_pos) < len(label.old_pos):
+        return label, label_changes
 
     def score(m, ch):
         return sum(len(m.old_pos) - ch[p] for p in pairs)

@@ -546,10 +546,39 @@ def suggest(
     return out
 
 
+_ID_NAME = re.compile(r"(?:^|[_\s])(?:id|uuid|guid|key)$|^(?:index|row_?id|record_?id)$", re.IGNORECASE)
+
+
 def _looks_like_an_id(col) -> bool:
-    """Identifiers (every value distinct, integers or text) make meaningless segments."""
+    """Identifiers (every value distinct, integers or text, or a column named like one)
+    make meaningless segments."""
+    if _ID_NAME.search(str(col.name)):
+        return True
     all_distinct = col.unique is not None and col.unique >= col.count * 0.98 and col.count > 12
     return all_distinct and (col.kind in ("string", "object") or _is_integer_dtype(col.dtype))
+
+
+def is_value_segment(seg: "Segment") -> bool:
+    """A suggestion on one value of a column (`species == "Adelie"`), as opposed to a
+    threshold or a missing-value test."""
+    spec = seg.spec
+    if spec.get("op") == "not":
+        spec = spec.get("arg", {})
+    return spec.get("op") in ("cmp", "truthy", "in") and (spec.get("cmp", "==") == "==")
+
+
+def by_construction(operation, seg: "Segment") -> bool:
+    """Did the operation remove this segment's rows because of the very column it tested?
+    A filter on `age >= 18` hits "age: bottom 25%" by construction; `dropna` hits "income
+    missing" by construction. A segment on another column is a finding, not this."""
+    if operation is None or operation.kind != "filter":
+        return False
+    tested = set(map(str, operation.detail.get("columns") or []))
+    if operation.verb == "dropna":
+        spec = seg.spec
+        missing_on = {str(spec["column"])} if spec.get("op") == "missing" and not spec.get("negate") else set()
+        return bool(missing_on) and (not tested or bool(missing_on & tested))
+    return bool(tested & set(map(str, seg.columns)))
 
 
 def _is_integer_dtype(dtype_text: str) -> bool:
@@ -590,6 +619,9 @@ class SegmentImpact(Record):
     values_changed: dict[str, int] | None = None  # inside the segment, per column
     flagged: bool = False
     note: str | None = None
+    # the segment is defined on a column the operation itself tested (a segment "income
+    # missing" after `dropna(subset=["income"])`): its removal rate is the operation, not a finding
+    by_construction: bool = False
 
 
 def impacts(

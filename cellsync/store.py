@@ -30,6 +30,7 @@ from .errors import (
     StoreTooNew,
     VersionDataUnavailable,
 )
+from .operations import Operation
 from .profile import FrameProfile
 from .records import Record
 from .cache import BoundedDict
@@ -221,6 +222,17 @@ def m004_chat(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["thread_id"])
 
 
+@migrations()
+def m005_operations(db: sqlite_utils.Database) -> None:
+    # what each change was (operations.Operation as JSON), and impacts that follow from the
+    # operation's own condition (a segment on the column a filter tested)
+    # a suggested segment on values a cell rewrote (it matches nothing any more) is retired
+    for table, column, kind in (("versions", "operation", str), ("impacts", "by_construction", int),
+                                ("segments", "retired", int)):
+        if column not in db[table].columns_dict:  # a store restored from parts may have it
+            db[table].add_column(column, kind)
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -256,6 +268,7 @@ class Version(Record):
     diff: FrameDiff | None = None
     data: DataPlan | None = None
     note: str | None = None
+    operation: Operation | None = None
 
 
 class Store:
@@ -394,11 +407,16 @@ class Store:
         metrics: Iterable["MetricValue"] = (),
         models: Iterable["ModelInfo"] = (),
         segments: Iterable["Segment"] = (),
+        retired: Iterable[tuple[str, str]] = (),
     ) -> int:
         """One transaction: the cell run, every version it produced, the segment impacts
-        (version id, frame, impact), captured metrics and models, and new segments."""
+        (version id, frame, impact), captured metrics and models, new segments, and the
+        (frame, text) of suggested segments this cell made stale."""
         self._writable()
         with self._writing():
+            for frame, text in retired:
+                self.db.execute("UPDATE segments SET retired = 1 WHERE frame = ? AND text = ? AND source = 'suggested'",
+                                [frame or "", text])
             for seg in segments:
                 self._insert_segment(seg, cell.session_id)
             row = cell.to_dict()
@@ -421,6 +439,7 @@ class Store:
                         "diff": v.diff.to_json() if v.diff else None,
                         "data": v.data.to_json() if v.data else None,
                         "note": v.note,
+                        "operation": v.operation.to_json() if v.operation else None,
                     }
                 )
             if rows:
@@ -432,6 +451,7 @@ class Store:
                     version_id=version_id, cell=cell_pk, frame=frame,
                     values_changed=json.dumps(row["values_changed"] or {}),
                     flagged=int(imp.flagged),
+                    by_construction=int(imp.by_construction),
                 )
                 impact_rows.append(row)
             if impact_rows:
@@ -450,7 +470,7 @@ class Store:
     def _insert_segment(self, seg: "Segment", session_id: str | None) -> None:
         self.db.execute(
             "INSERT INTO segments (frame, name, text, spec, source, session_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(frame, text) DO UPDATE SET "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(frame, text) DO UPDATE SET retired = 0, "
             "name = CASE WHEN excluded.source = 'suggested' THEN segments.name ELSE excluded.name END, "
             "source = CASE WHEN excluded.source = 'suggested' THEN segments.source ELSE excluded.source END",
             [seg.frame or "", seg.name, seg.text, json.dumps(seg.spec), seg.source, session_id, now_iso()],
@@ -542,16 +562,20 @@ class Store:
     def frames(self) -> list[str]:
         return [r["frame"] for r in self.db.query("select distinct frame from versions order by frame")]
 
-    def segments(self, frame: str | None = None) -> list["Segment"]:
-        """Segments for a frame (its own and those for any frame), or all when frame is None."""
+    def segments(self, frame: str | None = None, retired: bool = False) -> list["Segment"]:
+        """Segments for a frame (its own and those for any frame), or all when frame is None;
+        suggested segments retired because their values were rewritten only with `retired`."""
         from .segments import Segment
 
         if not self.has("segments"):
             return []
-        if frame is None:
-            rows = self.db["segments"].rows_where(order_by="id")
-        else:
-            rows = self.db["segments"].rows_where("frame in (?, '')", [frame], order_by="id")
+        clauses, args = [], []
+        if frame is not None:
+            clauses.append("frame in (?, '')")
+            args.append(frame)
+        if not retired and "retired" in self.db["segments"].columns_dict:
+            clauses.append("coalesce(retired, 0) = 0")
+        rows = self.db["segments"].rows_where(" and ".join(clauses) or None, args, order_by="id")
         return [
             Segment(name=r["name"], text=r["text"], spec=json.loads(r["spec"]), source=r["source"], frame=r["frame"] or None)
             for r in rows
@@ -573,6 +597,7 @@ class Store:
         for r in rows:
             r["values_changed"] = json.loads(r["values_changed"] or "{}")
             r["flagged"] = bool(r["flagged"])
+            r["by_construction"] = bool(r.get("by_construction"))
             out.append(r)
         return out
 
@@ -655,6 +680,7 @@ class Store:
             diff=load(FrameDiff, r["diff"]),
             data=load(DataPlan, r["data"]),
             note=r["note"],
+            operation=load(Operation, r.get("operation")),
         )
 
     def _plan(self, version_id: str) -> DataPlan:
@@ -794,7 +820,7 @@ class Store:
 _IMPACT_KEYS = (
     "frame", "segment", "name", "rows_before", "rows_after", "rows_removed", "rows_added",
     "rows_left", "rows_entered", "removal_rate", "overall_removal_rate", "values_changed",
-    "flagged", "note",
+    "flagged", "by_construction", "note",
 )
 _METRIC_KEYS = ("name", "value", "previous", "segment", "model", "source", "n", "note")
 
@@ -827,7 +853,7 @@ def cell_entry(c: CellRun, versions: list[Version], impacts: list[dict], metrics
 
 
 def frame_summary(v: Version) -> dict[str, Any]:
-    d = v.diff
+    d, op = v.diff, v.operation
     return {
         "name": v.frame,
         "version": v.id,
@@ -848,6 +874,10 @@ def frame_summary(v: Version) -> dict[str, Any]:
         "n_cols": v.n_cols,
         "data": v.data.kind if v.data else None,
         "note": v.note,
+        "index_changed": bool(d.index_changed) if d else False,
+        "index": (op.detail.get("index") if op else None) if d and d.index_changed else None,
+        "series": bool(op.series) if op else False,
+        "operation": op.to_dict() if op else None,
     }
 
 

@@ -36,9 +36,10 @@ from .config import Settings, settings as default_settings
 from .diff import diff_frames, new_frame_diff, row_hashes
 from .errors import CellsyncError
 from .lineage import CellLineage, analyse, parent_of
+from .operations import Change as OpChange, choose_parent, classify_cell, follows_rows
 from .metrics import MetricValue, captured_values, estimator_signature, finite, is_estimator, model_info, same_value, score
-from .profile import profile_frame
-from .segments import impacts as segment_impacts, suggest
+from .profile import label_text, profile_frame
+from .segments import by_construction, impacts as segment_impacts, is_value_segment, suggest
 from .redact import redact
 from .explain import OFFLINE, ExplainService, build_facts, cache_key, explain
 from .explain.facts import sample_values
@@ -121,8 +122,14 @@ class FrameChange:
     parent_version: str | None = None
     parent_name: str | None = None
     parent_frame: pd.DataFrame | None = None
-    reshape: bool = False  # made by groupby/pivot/melt...: its rows are not the parent's
     same_index: bool = False  # edited in place with the very same index object: labels hold
+    is_series: bool = False
+    parent_is_series: bool = False
+    binding: Any = None  # lineage.Binding: the statement that bound this name, if any
+    now: dict | None = None  # deleted: what the name holds now, if anything (an array...)
+    others: dict = field(default_factory=dict)  # other tracked frames the statement read
+    other_versions: dict = field(default_factory=dict)  # their version ids
+    other_series: set = field(default_factory=set)  # which of them are Series
 
 
 @dataclass
@@ -134,6 +141,10 @@ class CellJob:
     logged: list = field(default_factory=list)  # MetricValue from log_metrics
     predictions: list = field(default_factory=list)  # (Predictions, data frame name or None)
     segments: list = field(default_factory=list)  # Segment from cellsync.segment()
+    lineage: CellLineage = field(default_factory=CellLineage)  # the cell's AST reading
+    targets: set = field(default_factory=set)  # column names the cell used as a model's target
+    retired: list = field(default_factory=list)  # (frame, text) of suggestions made stale
+    estimators: dict = field(default_factory=dict)  # name -> class name of estimators bound
 
 
 def _as_frame(obj, name: str) -> pd.DataFrame:
@@ -180,6 +191,7 @@ class Worker:
         self._segments: dict[str, list] | None = None  # frame name ("" any) -> segments
         self._last_metric: dict[tuple, float | None] = {}
         self._columns_seen: dict[str, set[str]] = {}  # frame name -> columns of its latest version
+        self._targets: set[str] = set()  # columns used as a model's target: no segments on them
         self.explainer = None  # ExplainService, started when an LLM is configured
         self._pending_session: tuple | None = None
         self.versions_written = 0
@@ -250,15 +262,15 @@ class Worker:
     def _process(self, job: CellJob) -> None:
         store = self._open()
         self._load_segments(store)
+        self._targets |= job.targets
         new_segments = list(job.segments)
         for seg in job.segments:
             self._register(seg)
-        versions: list[Version] = []
-        impacts: list[tuple[str, str, Any]] = []
+        done_changes: list[tuple[FrameChange, Version, Any]] = []
         by_object: dict[int, tuple] = {}  # profile/plan computed once per object version
         for ch in job.changes:
             try:
-                done = self._version(ch, by_object)
+                done = self._version(ch, by_object, job)
             except Exception as exc:
                 self.on_problem(f"version.{type(exc).__name__}", exc)
                 done = (Version(
@@ -272,26 +284,55 @@ class Worker:
                     parent_frame=ch.parent_name,
                     note=f"not profiled: {type(exc).__name__}: {exc}"[:300],
                 ), None)
-            if done is None:
-                continue
-            version, match = done
+            if done is not None:
+                done_changes.append((ch, *done))
+        operations = self._operations(job, done_changes)
+        versions: list[Version] = []
+        impacts: list[tuple[str, str, Any]] = []
+        for ch, version, match in done_changes:
+            op = operations.get(version.id)
+            if op is not None:
+                version = dataclasses.replace(version, operation=op)
             versions.append(version)
             if ch.frame is None:
                 continue
             try:
                 if version.profile is not None:
                     self._columns_seen[ch.name] = {c.name for c in version.profile.columns}
-                new_segments.extend(self._suggest(ch.name, ch.frame, version.profile, ch.parent_name))
+                new_segments.extend(self._suggest(ch.name, ch.frame, version, ch.parent_name, job))
                 impacts.extend((version.id, ch.name, imp) for imp in self._impacts(ch, version, match))
             except Exception as exc:
                 self.on_problem(f"segments.{type(exc).__name__}", exc)
         metrics = self._metrics(job)
-        cell_pk = store.write_cell(job.cell, versions, impacts=impacts, metrics=metrics, models=job.models, segments=new_segments)
+        cell_pk = store.write_cell(job.cell, versions, impacts=impacts, metrics=metrics, models=job.models,
+                                   segments=new_segments, retired=job.retired)
         self.versions_written += len(versions)
         try:
             self._explain(store, cell_pk, job.cell, versions, impacts, metrics)
         except Exception as exc:
             self.on_problem(f"explain.{type(exc).__name__}", exc)
+
+    def _operations(self, job: CellJob, done_changes) -> dict:
+        """What each change was (operations.py), decided with the whole cell in view."""
+        try:
+            changes = [
+                OpChange(
+                    name=ch.name, change=ch.change, version_id=v.id, is_series=ch.is_series,
+                    parent=v.parent_frame, parent_version=v.parent_id, parent_is_series=ch.parent_is_series,
+                    frame=ch.frame, parent_frame=ch.parent_frame if v.parent_frame else None,
+                    diff=v.diff, match=match, binding=ch.binding,
+                    mutations=job.lineage.mutations.get(ch.name, []), now=ch.now,
+                    deleted_by_code=ch.name in job.lineage.deleted, others=ch.others,
+                    estimators=job.estimators,
+                )
+                for ch, v, match in done_changes
+            ]
+            ops = classify_cell(changes, job.lineage)
+        except Exception as exc:
+            self.on_problem(f"operations.{type(exc).__name__}", exc)
+            return {}
+        return {vid: dataclasses.replace(op, series=ch.is_series) for vid, op in ops.items()
+                for ch in [next(c for c, v, _ in done_changes if v.id == vid)]}
 
     def _explain(self, store, cell_pk, cell, versions, impacts, metrics) -> None:
         """The offline summary now (milliseconds), an LLM's later in its own thread."""
@@ -332,28 +373,66 @@ class Worker:
                     out.append(seg)
         return out
 
-    def _suggest(self, name: str, frame: pd.DataFrame, profile, parent: str | None) -> list:
+    def _suggest(self, name: str, frame: pd.DataFrame, version: Version, parent: str | None, job: CellJob) -> list:
         """Suggestions are made once per frame name, from its first profiled version, so that
         quartile thresholds stay fixed while the frame changes. A frame derived from another
         inherits the parent's suggestions (same thresholds, so the two can be compared) and
-        gets new ones only for columns the parent did not have."""
-        if profile is None or any(s.source == "suggested" for s in self._segments.get(name, [])):
+        gets new ones only for columns the parent did not have. Value segments of a column
+        whose values a cell rewrote, and that match nothing any more, are retired and made
+        again from the new values. Never on a model's target or on identifiers."""
+        profile = version.profile
+        if profile is None:
             return []
+        mine = [s for s in self._segments.get(name, []) if s.source == "suggested"]
+        if mine:
+            return self._refresh_suggestions(name, frame, version, mine, job)
         inherited = []
         parent_columns: set[str] = set()
         if parent and parent != name:
             for seg in self._segments.get(parent, []):
-                if seg.source == "suggested" and seg.fits(frame):
+                if seg.source == "suggested" and seg.fits(frame) and not set(seg.columns) & self._targets:
                     inherited.append(dataclasses.replace(seg, frame=name))
             parent_profile_cols = self._columns_seen.get(parent, set())
             parent_columns = parent_profile_cols
         own = suggest(frame, profile, limit=self.cfg.max_suggested_segments,
                       max_values=self.cfg.segment_max_values, frame_name=name,
-                      skip_columns=parent_columns)
+                      skip_columns=parent_columns | self._targets)
         made = (inherited + own)[: self.cfg.max_suggested_segments]
         for seg in made:
             self._register(seg)
         return made
+
+    def _refresh_suggestions(self, name, frame, version, mine, job) -> list:
+        d = version.diff
+        if d is None or d.rows_before is None:
+            return []
+        rewritten = set(d.values_changed) | set(d.dtype_changes)
+        if not rewritten:
+            return []
+        stale = []
+        for seg in mine:
+            if not set(seg.columns) & rewritten or not is_value_segment(seg):
+                continue
+            try:
+                if not seg.mask(frame).any():
+                    stale.append(seg)
+            except Exception:
+                stale.append(seg)
+        if not stale:
+            return []
+        bucket = self._segments.get(name, [])
+        for seg in stale:
+            bucket.remove(seg)
+            job.retired.append((name, seg.text))
+        columns = {c for seg in stale for c in seg.columns}
+        others = {c.name for c in version.profile.columns} - columns
+        fresh = [seg for seg in suggest(frame, version.profile, limit=self.cfg.max_suggested_segments,
+                                        max_values=self.cfg.segment_max_values, frame_name=name,
+                                        skip_columns=others | self._targets)
+                 if is_value_segment(seg)]
+        for seg in fresh:
+            self._register(seg)
+        return fresh
 
     def _impacts(self, ch: FrameChange, version: Version, match) -> list:
         if ch.parent_frame is None or match is None or version.diff is None:
@@ -362,11 +441,18 @@ class Worker:
         if not segs:
             return []
         new = ch.diff_frame if ch.diff_frame is not None else ch.frame
-        return segment_impacts(
+        found = segment_impacts(
             segs, ch.parent_frame, new, version.diff, match,
             flag_ratio=self.cfg.flag_ratio, flag_min_points=self.cfg.flag_min_points,
             flag_min_rows=self.cfg.flag_min_rows,
         )
+        by_text = {s.text: s for s in segs}
+        return [
+            dataclasses.replace(imp, flagged=False, by_construction=True)
+            if version.operation is not None and imp.segment in by_text and by_construction(version.operation, by_text[imp.segment])
+            else imp
+            for imp in found
+        ]
 
     # --- metrics ----------------------------------------------------------------------------
 
@@ -446,8 +532,32 @@ class Worker:
             version_id = self._redirect[version_id]
         return version_id
 
-    def _version(self, ch: FrameChange, by_object: dict) -> tuple[Version, Any] | None:
+    def _choose_parent(self, ch: FrameChange, job: CellJob) -> None:
+        """Check the code's parent against the data (operations.choose_parent)."""
+        if ch.change not in ("new", "rebound") or ch.frame is None or ch.binding is None or ch.parent_name == ch.name:
+            return
+        candidates = dict(ch.others)
+        if ch.parent_frame is not None:
+            candidates = {ch.parent_name: ch.parent_frame, **candidates}
+        if not candidates:
+            return
+        chosen = choose_parent(ch.parent_name or next(iter(candidates)), candidates, ch.frame, ch.binding, job.estimators)
+        if chosen == ch.parent_name:
+            return
+        if chosen is None:
+            ch.parent_name = ch.parent_version = ch.parent_frame = None
+            ch.diff_frame = None
+            ch.parent_is_series = False
+            return
+        ch.others = {n: f for n, f in candidates.items() if n != chosen}
+        ch.parent_name, ch.parent_frame = chosen, candidates[chosen]
+        ch.parent_version = ch.other_versions.get(chosen)
+        ch.parent_is_series = chosen in ch.other_series
+        ch.diff_frame = None
+
+    def _version(self, ch: FrameChange, by_object: dict, job: CellJob) -> tuple[Version, Any] | None:
         cfg = self.cfg
+        self._choose_parent(ch, job)
         parent_id = self._resolve(ch.parent_version)
         if ch.change == "deleted":
             return Version(
@@ -459,7 +569,7 @@ class Worker:
             diff, match = diff_frames(
                 ch.parent_frame,
                 ch.diff_frame if ch.diff_frame is not None else frame,
-                follow_rows=not ch.reshape,
+                follow_rows=follows_rows(ch.binding, job.estimators),
                 trust_labels=ch.same_index,
             )
             if ch.change == "mutated" and not diff.changed:
@@ -660,7 +770,22 @@ class Tracker:
         job.logged, self._logged = self._logged, []
         job.predictions, self._predictions = self._predictions, []
         job.segments, self._new_segments = self._new_segments, []
+        job.lineage = self._lineage
+        job.targets = self._target_columns()
+        job.estimators = {n: sig[0] for n, (_, sig) in self._estimators.items()}
         self.worker.submit(job)
+
+    def _target_columns(self) -> set[str]:
+        """Column names this cell used as a model's target: `fit(X, y)` with y a named Series."""
+        out = set()
+        for kind, ref in self._lineage.targets:
+            if kind == "column":
+                out.add(ref)
+            else:
+                value = self.ns.get(ref)
+                if isinstance(value, pd.Series) and value.name is not None:
+                    out.add(label_text(value.name))
+        return out
 
     def scan_metrics(self) -> tuple[list, list]:
         """Metric-like values and new or refitted estimators in the namespace (cheap checks;
@@ -780,6 +905,7 @@ class Tracker:
                     frame=None,
                     parent_version=self._prev_versions.get(name),
                     parent_name=name,
+                    now=_what_it_holds(self.ns[name]) if name in self.ns else None,
                 )
             )
             del self._names[name]
@@ -872,6 +998,7 @@ class Tracker:
 
     def _change(self, name, kind, state, parent_name, parent_version, parent_state) -> FrameChange:
         frame = _as_frame(state.snapshot, name)
+        binding = self._lineage.bindings.get(name) if kind in ("new", "rebound") else None
         parent_frame = diff_frame = None
         if parent_state is not None and parent_version is not None:
             parent_frame = _as_frame(parent_state.snapshot, parent_name)
@@ -896,8 +1023,22 @@ class Tracker:
             parent_version=parent_version,
             parent_name=parent_name,
             parent_frame=parent_frame,
-            reshape=kind in ("new", "rebound") and self._lineage.is_reshape(name),
+            is_series=isinstance(state.snapshot, pd.Series),
+            parent_is_series=parent_state is not None and isinstance(parent_state.snapshot, pd.Series),
+            binding=binding,
         )
+        if binding is not None:
+            # the other frames this statement read: a join's right side, or the parent to
+            # choose by shared rows where the code is ambiguous (`a, b = f(x, y)`)
+            for other in self._lineage.sources.get(name, []):
+                if other == parent_name or other == name:
+                    continue
+                other_state = self._objects.get(self._names.get(other, -1))
+                if other_state is not None and other in self._versions:
+                    ch.others[other] = _as_frame(other_state.snapshot, other)
+                    ch.other_versions[other] = self._versions[other]
+                    if isinstance(other_state.snapshot, pd.Series):
+                        ch.other_series.add(other)
         self._names[name] = id(state.ref()) if state.ref() is not None else -1
         self._versions[name] = ch.version_id
         return ch
@@ -926,6 +1067,18 @@ class Tracker:
             "problems": dict(self.problems),
             "problem_messages": dict(self.problem_messages),
         }
+
+
+def _what_it_holds(value) -> dict:
+    """A name that held a frame and now holds something else: its type and shape, in words
+    an operation can state ("a NumPy array of 112 x 4"), never its content."""
+    out = {"type": type(value).__name__, "module": type(value).__module__.split(".")[0]}
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and all(isinstance(x, (int, np.integer)) for x in shape):
+        out["shape"] = [int(x) for x in shape]
+    elif isinstance(value, (list, tuple, dict, set)):
+        out["length"] = len(value)
+    return out
 
 
 def _iso(ts: float) -> str:

@@ -107,7 +107,7 @@ def test_the_notebook_api(shell, capsys, monkeypatch):
     msgs = chat.messages(recorded(shell), tid)
     assert [m.role for m in msgs] == ["data_scientist", "data_scientist", "assistant"]
     assert msgs[0].author == "dana"
-    assert f"[cell {count}]" in msgs[2].text and "removed 1 of 4 rows" in msgs[2].text
+    assert f"[cell {count}]" in msgs[2].text and "Removed 1 of the 4 rows of the table df" in msgs[2].text
     cellsync.resolve(tid)
     assert cellsync.feedback().empty and cellsync.feedback(status=None).loc[0, "status"] == "resolved"
     cellsync.resolve(tid, reopen=True)

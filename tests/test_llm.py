@@ -144,7 +144,7 @@ def test_failures_keep_the_offline_summary_with_a_note(stub, cfg, facts, plan, n
     started = time.monotonic()
     ex = explain(facts, "openai:gpt-test", cfg)
     assert time.monotonic() - started < 6  # the timeout holds; no retries pile up
-    assert ex.model == "offline" and "237 of 2,000 rows" in ex.summary
+    assert ex.model == "offline" and "237 of its 2,000 rows" in ex.summary
     assert note.lower() in ex.note.lower()
 
 

@@ -30,6 +30,9 @@ class FactSheet(Record):
     metrics: tuple[dict, ...] = ()
     notes: tuple[str, ...] = ()
     samples: dict | None = None  # frame -> column -> example values; only with explain_sample_values
+    # what the data shows, in the sentences every screen uses (phrasing.py): an LLM restates
+    # these, it does not have to infer them from the numbers
+    statements: tuple[str, ...] = ()
 
     def for_prompt(self) -> dict:
         """What an LLM sees: the same facts, with the code redacted once more."""
@@ -41,7 +44,8 @@ class FactSheet(Record):
 _FRAME_KEYS = (
     "name", "change", "parent", "rows_before", "rows_after", "rows_removed", "rows_added",
     "row_identity", "reordered", "columns_added", "columns_removed", "columns_renamed",
-    "dtype_changes", "values_changed", "n_cols", "note",
+    "dtype_changes", "values_changed", "n_cols", "note", "parent_version", "index_changed", "index",
+    "series", "operation",
 )
 
 
@@ -61,6 +65,8 @@ def build_facts(entry: dict, user_segments: set[str] | None = None, missing: dic
         s for s in entry.get("segments", []) if s.get("flagged") or s.get("segment") in user_segments
     )
     metrics = tuple(entry.get("metrics", []))
+    from ..phrasing import frames_sentences
+
     return FactSheet(
         cell=entry.get("id"),
         execution_count=entry.get("execution_count"),
@@ -71,6 +77,7 @@ def build_facts(entry: dict, user_segments: set[str] | None = None, missing: dic
         segments=segments,
         metrics=metrics,
         samples=samples or None,
+        statements=tuple(frames_sentences(frames)),
     )
 
 

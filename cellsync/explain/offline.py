@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from .. import phrasing
 from .facts import FactSheet
 
 # What each idiom is for (the intent), why one does it, and what an expert should check.
@@ -195,6 +196,14 @@ def steps_of(expr, target: str, frame_names: set[str]) -> list[Step]:
                 "arg0": _literal(node.args[0]) if node.args else "", "arg1": _literal(node.args[1]) if len(node.args) > 1 else "",
                 "subset": "", "subset_cols": "", "fill_value": "", "on": "", "by": "", "drop_what": "", "query": "", "condition": "",
             }
+            if name == "dropna" and _literal(_kw(node, "axis")) in ("1", "'columns'"):
+                out.append(Step(name, "dropped the columns that have missing values", "because many methods cannot handle missing values",
+                                "that no needed column was dropped", _unparse(node)))
+                return
+            if name == "transform" and isinstance(fn, ast.Attribute) and "groupby" not in _unparse(fn.value):
+                out.append(Step(name, f"applied the fitted transformation {receiver}", "to prepare the data for a model",
+                                "that it was fitted on the training data only", _unparse(node)))
+                return
             if name == "dropna" and _kw(node, "subset") is not None:
                 fields["subset"] = f" in {_literal(_kw(node, 'subset'))}"
             if name == "fillna":
@@ -254,8 +263,9 @@ def steps_of(expr, target: str, frame_names: set[str]) -> list[Step]:
     return out
 
 
-def statement_steps(code: str, frame_names: set[str]) -> list[tuple[str | None, list[Step], ast.stmt]]:
-    """Per top-level statement: the name it binds or changes (if any) and its idioms."""
+def statement_steps(code: str, frame_names: set[str], series: set[str] = frozenset()) -> list[tuple[str | None, list[Step], ast.stmt]]:
+    """Per top-level statement: the name it binds or changes (if any) and its idioms.
+    `series`: names that are Series (`s["e"] = 1` sets an entry, not a column)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
@@ -288,6 +298,8 @@ def statement_steps(code: str, frame_names: set[str]) -> list[tuple[str | None, 
                     col = _literal(sl.elts[1]) if isinstance(sl, ast.Tuple) and len(sl.elts) > 1 else "values"
                     where = f" where {_condition_text(sl.elts[0], frame_names)}" if isinstance(sl, ast.Tuple) and _is_mask(sl.elts[0]) else ""
                     phrase = f"set {col}{where}"
+                elif frame in series:
+                    phrase = f"set the entry {_literal(sl)}"
                 else:
                     phrase = f"set the column {_literal(sl)}"
                 inner = steps_of(value, frame, frame_names)
@@ -311,101 +323,16 @@ def statement_steps(code: str, frame_names: set[str]) -> list[tuple[str | None, 
             # a call to the user's own function, e.g. clean(df): it may change its argument
             args = ", ".join(_unparse(a) for a in value.args)
             steps = [Step("call", f"ran {value.func.id}({args})", "to apply a step defined earlier", "what the function does", _unparse(value))]
+        elif isinstance(stmt, ast.Expr) and not _changes_in_place(value) and not any(x.idiom in _MODEL_IDIOMS for x in steps):
+            # an expression nobody assigned: pandas returned a new object, shown and dropped
+            if steps or _reads_frame(value, frame_names):
+                steps = [Step("shown", f"showed {_unparse(value)} without saving it", "to look at a result",
+                              "nothing: no data changed", _unparse(value))]
         out.append((target, steps, stmt))
     return out
 
 
-# --- sentences -----------------------------------------------------------------------------
-
-
-def _n(x) -> str:
-    return f"{x:,}" if isinstance(x, int) else str(x)
-
-
-def _pct(a, b) -> str:
-    return f"{100 * a / b:.1f}%" if b else "n/a"
-
-
-def _rate(r) -> str:
-    return f"{100 * r:.1f}%"
-
-
-def _list(items) -> str:
-    items = list(items)
-    if len(items) <= 5:
-        return ", ".join(items)
-    return ", ".join(items[:4]) + f" and {len(items) - 4} more"
-
-
-def outcome(f: dict) -> str:
-    """What happened to one frame, from the facts only."""
-    name = f["name"]
-    if f["change"] == "deleted":
-        return f"{name} was deleted."
-    parts = []
-    rb, ra = f.get("rows_before"), f.get("rows_after")
-    if rb is None:
-        parts.append(f"created {name} with {_n(ra)} rows and {_n(f.get('n_cols'))} columns")
-    elif f.get("row_identity") == "reshape":
-        parts.append(f"the result, {name}, has {_n(ra)} rows and {_n(f.get('n_cols'))} columns (from {_n(rb)} rows of {f.get('parent')})")
-    else:
-        rr, rad = f.get("rows_removed") or 0, f.get("rows_added") or 0
-        if rr:
-            parts.append(f"removed {_n(rr)} of {_n(rb)} rows ({_pct(rr, rb)})")
-        if rad:
-            parts.append(f"added {_n(rad)} rows")
-        if not rr and not rad:
-            parts.append(f"kept all {_n(ra)} rows")
-        if f.get("reordered"):
-            parts.append("changed their order")
-    if f.get("columns_added") and rb is not None:
-        parts.append(f"added the column{'s' if len(f['columns_added']) > 1 else ''} {_list(f['columns_added'])}")
-    if f.get("columns_removed"):
-        parts.append(f"dropped {_list(f['columns_removed'])}")
-    if f.get("columns_renamed"):
-        parts.append("renamed " + _list(f"{a} to {b}" for a, b in f["columns_renamed"].items()))
-    if f.get("dtype_changes"):
-        parts.append("changed the type of " + _list(f"{c} ({d['before']} to {d['after']})" for c, d in f["dtype_changes"].items()))
-    if f.get("values_changed"):
-        parts.append("changed " + _list(f"{_n(n)} value{'s' if n != 1 else ''} in {c}" for c, n in f["values_changed"].items()))
-    text = ", ".join(parts)
-    derived = f" (from {f['parent']})" if f.get("parent") and f["parent"] != name and f["change"] != "alias" else ""
-    subject = "" if rb is None or f.get("row_identity") == "reshape" else f"In {name}{derived}, it "
-    return (subject + text + ".") if subject else (text[0].upper() + text[1:] + ".")
-
-
-def segment_sentence(s: dict) -> str:
-    if s.get("flagged"):
-        return (
-            f"Flagged: it removed {_rate(s['removal_rate'])} of {s['name']} ({_n(s['rows_removed'])} of "
-            f"{_n(s['rows_before'])}), against {_rate(s['overall_removal_rate'])} overall."
-        )
-    if s.get("rows_before") is None:
-        return f"{s['name']}: {_n(s['rows_after'])} rows after this cell."
-    moved = ""
-    if s.get("rows_left"):
-        moved = f"; {_n(s['rows_left'])} left it because their values changed"
-    return f"{s['name']}: {_n(s['rows_before'])} rows before, {_n(s['rows_after'])} after ({_n(s['rows_removed'])} removed{moved})."
-
-
-def metric_sentences(metrics: list[dict]) -> list[str]:
-    overall = [m for m in metrics if m.get("segment") is None]
-    out = []
-    for m in overall[:6]:
-        who = f"{m['model']} " if m.get("model") else ""
-        if m.get("value") is None:
-            out.append(f"{who}{m['name']} is not a number here ({m.get('note') or 'undefined'}).")
-        elif m.get("previous") is not None:
-            out.append(f"{who}{m['name']} moved from {m['previous']:.4g} to {m['value']:.4g}.")
-        else:
-            out.append(f"{who}{m['name']} is {m['value']:.4g}.")
-    by_segment = [m for m in metrics if m.get("segment") is not None and m.get("value") is not None and m.get("name") != "rows"]
-    if by_segment:
-        first = by_segment[0]["name"]
-        scored = sorted((m for m in by_segment if m["name"] == first), key=lambda m: m["value"])
-        low = scored[0]
-        out.append(f"By segment, {first} is lowest for {low['segment']} ({low['value']:.4g} on {_n(low['n'])} rows).")
-    return out
+# --- the summary ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -416,8 +343,13 @@ class OfflineText:
 
 
 def explain_offline(facts: FactSheet) -> OfflineText:
-    frame_names = {f["name"] for f in facts.frames} | {f.get("parent") for f in facts.frames if f.get("parent")}
-    stmts = statement_steps(facts.code, frame_names - {None})
+    """The summary states what the data shows, through `phrasing` (the same sentences the CLI
+    and the dashboard show); the code's intent goes to the step-by-step details, and into the
+    summary only for cells that changed no data (imports, a model fitted, a value shown)."""
+    frames = list(facts.frames)
+    frame_names = {f["name"] for f in frames} | {f.get("parent") for f in frames if f.get("parent")}
+    series = {f["name"] for f in frames if f.get("series")}
+    stmts = statement_steps(facts.code, frame_names - {None}, series)
     steps = [s for _, ss, _ in stmts for s in ss]
     sentences: list[str] = []
     caveats: list[str] = []
@@ -425,59 +357,61 @@ def explain_offline(facts: FactSheet) -> OfflineText:
     if facts.status == "error":
         err = facts.error or {}
         sentences.append(f"This cell stopped with an error ({err.get('type')}: {err.get('message')}).")
-        sentences.append("No data changed." if not facts.frames else "Some data changed before the error:")
+        # which statements ran is not recorded: only what the data shows is stated
+        if not frames:
+            sentences.append("No data changed.")
+    said = phrasing.frames_sentences(frames)
+    if facts.status == "error" and said:
+        said[0] = "Before it stopped, " + said[0][:1].lower() + said[0][1:]
+    sentences.extend(said)
+    if facts.status != "error":
+        changed = {f["name"] for f in frames}
+        for target, ss, _ in stmts:
+            # with data changed, the summary keeps to it, plus models trained or scored
+            bound = set((target or "").split(", "))
+            if not ss or (frames and (bound & changed or not any(x.idiom in _MODEL_IDIOMS for x in ss))):
+                continue
+            sentences.append(phrasing.capital(_join_steps(ss)) + ".")
 
-    # intent: what the code set out to do, per frame it changed
-    described_frames = set()
-    for target, ss, _ in stmts:
-        if not ss:
-            continue
-        phrase = _join_steps(ss)
-        frames_here = [f for f in facts.frames if f["name"] == target or (target and f["name"] in target.split(", "))]
-        if not frames_here and target is None:
-            touched = [f for f in facts.frames if f["change"] == "mutated" and f["name"] not in described_frames]
-            frames_here = touched if any(s.idiom in ("call", "setitem", "augassign") for s in ss) else []
-        if frames_here:
-            for f in frames_here:
-                if f["name"] in described_frames:
-                    continue
-                described_frames.add(f["name"])
-                sentences.append(_capital(phrase) + ". " + outcome(f))
-        elif facts.status != "error" and (not facts.frames or any(x.idiom in _MODEL_IDIOMS for x in ss)):
-            sentences.append(_capital(phrase) + ".")
-    for f in facts.frames:  # changes the code did not explain (a helper, an alias)
-        if f["name"] not in described_frames:
-            intro = "" if f["change"] != "alias" else f"{f['name']} is another name for {f.get('parent')}. "
-            sentences.append(intro + outcome(f))
-
-    several = len({f["name"] for f in facts.frames}) > 1
+    several = len({f["name"] for f in frames}) > 1
     for s in facts.segments:
         if not s.get("flagged") and not any(s.get(k) for k in ("rows_removed", "rows_added", "rows_left", "rows_entered")):
             continue  # a followed segment this cell did not touch
-        sentence = segment_sentence(s)
+        sentence = phrasing.segment_sentence(s)
         if several:
             sentence = f"In {s['frame']}, " + sentence[0].lower() + sentence[1:] if s.get("flagged") else f"In {s['frame']}, {sentence}"
+        sentences.append(sentence)
         if s.get("flagged"):
-            sentences.append(sentence)
-            caveats.append(f"{s['name']} lost rows at {s['removal_rate'] / s['overall_removal_rate']:.1f} times the overall rate."
-                           if s.get("overall_removal_rate") else sentence)
-        else:
-            sentences.append(sentence)
-    sentences.extend(metric_sentences(list(facts.metrics)))
+            caveats.append(phrasing.flag_caveat(s))
+    sentences.extend(phrasing.metric_sentences(list(facts.metrics)))
 
     if not sentences:
         sentences.append("Nothing in the data changed." if facts.code.strip() else "An empty cell.")
-    elif facts.frames == () and facts.metrics == () and facts.status == "ok":
+    elif not frames and facts.status == "ok":
         sentences.append("No data changed.")
 
     details_lines = []
     for i, s in enumerate(steps, 1):
         details_lines.append(f"{i}. `{s.source}`: {s.phrase}. Why: {s.why}. Check: {s.check}.")
-    for f in facts.frames:
+    for f in frames:
         if f.get("note"):
             caveats.append(f"{f['name']}: {f['note']}")
     details = "\n".join(details_lines) if details_lines else "The code uses no step CellSync recognises; the summary describes the measured change."
     return OfflineText(summary=" ".join(sentences), details=details, caveats=tuple(caveats))
+
+
+def _changes_in_place(value) -> bool:
+    """`df.dropna(inplace=True)`, `df.update(...)`, `lst.append(...)`: calls that change their
+    receiver, so an unassigned expression may still change data."""
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        if any(k.arg == "inplace" for k in value.keywords):
+            return True
+        return value.func.attr in ("update", "insert", "pop", "append", "extend", "clear", "set_axis_inplace", "fillna_inplace")
+    return False
+
+
+def _reads_frame(value, frame_names: set[str]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in frame_names for n in ast.walk(value))
 
 
 def _join_steps(steps: list[Step]) -> str:

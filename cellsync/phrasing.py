@@ -1,0 +1,547 @@
+"""Every sentence a person or a model reads about a change is built here.
+
+The CLI (`show`), the dashboard (timeline badges, cell view, frame cards, export), the offline
+explainer and the fact sheet sent to an LLM all call these functions with the same records
+(`Store.timeline()` entries: frame summaries with their `operation`, impacts, metrics), so
+they cannot disagree. Each sentence states the operation (operations.py) and the measured
+numbers; nothing here guesses. Where the operation is `changed` (the code and the data did
+not agree on anything more specific) only the measured facts are stated.
+
+Plain text only: callers that render HTML escape what they get.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+
+# --- small words -----------------------------------------------------------------------------
+
+
+def n(x) -> str:
+    """1,204 for counts; other values as they are."""
+    return f"{x:,}" if isinstance(x, int) and not isinstance(x, bool) else str(x)
+
+
+def pct(a, b) -> str:
+    return f"{100 * a / b:.1f}%" if b else "n/a"
+
+
+def rate(r) -> str:
+    return "n/a" if r is None else f"{100 * r:.1f}%"
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{n(count)} {word if count == 1 else (words or word + 's')}"
+
+
+def quote(label) -> str:
+    """A column or row label as it appears in a sentence: "age"."""
+    return f'"{label}"'
+
+
+def names(items: Iterable, limit: int = 5, quoted: bool = True) -> str:
+    """"a", "b" and "c"; the first four and "6 more" past `limit`."""
+    items = [quote(i) if quoted else str(i) for i in items]
+    if len(items) > limit:
+        items = items[:4] + [f"{len(items) - 4} more"]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _unit(f: dict) -> tuple[str, str]:
+    return ("value", "values") if f.get("series") else ("row", "rows")
+
+
+def thing(f: dict, name: str | None = None) -> str:
+    """"the table df" / "the series h"."""
+    return f"the {'series' if f.get('series') else 'table'} {name or f['name']}"
+
+
+def _rows(f: dict, count) -> str:
+    one, many = _unit(f)
+    return plural(count, one, many)
+
+
+def index_words(ix: dict | None) -> str:
+    """Row labels in words: "positions 0 to 2", "dates 2020-01-01 to 2020-01-03"."""
+    if not ix:
+        return "unknown labels"
+    kind = ix.get("kind")
+    if kind == "multi":
+        return f"a {len(ix.get('names') or []) or 'multi'}-level index" if ix.get("names") else "a multi-level index"
+    if not ix.get("n"):
+        return "no labels"
+    span = f"{ix.get('first')}" if ix.get("n") == 1 else f"{ix.get('first')} to {ix.get('last')}"
+    word = {"positions": "positions", "numbers": "numbers", "dates": "dates"}.get(kind, "labels")
+    return f"{word} {span}"
+
+
+# --- one frame -------------------------------------------------------------------------------
+
+
+def column_facets(f: dict) -> list[str]:
+    """What happened to the columns, as clauses: "added the column "x"", ..."""
+    parts = []
+    if f.get("columns_added") and f.get("rows_before") is not None:
+        added = f["columns_added"]
+        parts.append(f"added the column{'s' if len(added) > 1 else ''} {names(added)}")
+    if f.get("columns_removed"):
+        removed = f["columns_removed"]
+        parts.append(f"dropped the column{'s' if len(removed) > 1 else ''} {names(removed)}")
+    if f.get("columns_renamed"):
+        parts.append("renamed " + names((f"{quote(a)} to {quote(b)}" for a, b in f["columns_renamed"].items()), quoted=False))
+    if f.get("dtype_changes"):
+        parts.append("changed the type of " + names(
+            (f"{quote(c)} from {d['before']} to {d['after']}" for c, d in f["dtype_changes"].items()), quoted=False))
+    if f.get("values_changed"):
+        if f.get("series") and len(f["values_changed"]) == 1:
+            count = next(iter(f["values_changed"].values()))
+            parts.append(f"changed {_rows(f, count)}")
+        else:
+            parts.append("changed " + names(
+                (f"{plural(c, 'value')} in {quote(col)}" for col, c in f["values_changed"].items()), quoted=False))
+    return parts
+
+
+def _clauses(parts: list[str]) -> str:
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return parts[0]
+    return "; ".join(parts[:-1]) + " and " + parts[-1] if len(parts) == 2 else "; ".join(parts)
+
+
+def _index_clause(f: dict) -> str:
+    ix = f.get("index") or (f.get("operation") or {}).get("detail", {}).get("index")
+    if not f.get("index_changed"):
+        return ""
+    if ix:
+        return f"replaced the row labels ({index_words(ix.get('before'))} before, {index_words(ix.get('after'))} now)"
+    return "replaced the row labels"
+
+
+def _filter_reason(op: dict, new_name: bool) -> str:
+    """Why rows went, from the code: only what the operation recorded."""
+    verb, d = op.get("verb"), op.get("detail") or {}
+    cols = d.get("columns") or []
+    if d.get("condition"):
+        return f" where {d['condition']}" if new_name else f", keeping those where {d['condition']}"
+    if verb == "dropna":
+        where = f" in {names(cols)}" if cols and d.get("how") != "all" else ""
+        return f" without a missing value{where}" if new_name else f" with a missing value{where}"
+    if verb == "drop_duplicates":
+        on = f" on {names(cols)}" if cols else ""
+        return f" without repeated rows{on}" if new_name else f" that repeated an earlier row{on}"
+    if verb in ("head", "tail") and d.get("n") is not None:
+        word = "first" if verb == "head" else "last"
+        return f": the {word} {d['n']}" if new_name else f", keeping the {word} {d['n']}"
+    if verb == "sample":
+        return ", a random sample" if new_name else ", keeping a random sample"
+    if verb in ("nlargest", "nsmallest") and cols:
+        word = "largest" if verb == "nlargest" else "smallest"
+        return f": those with the {word} {names(cols)}" if new_name else f", keeping those with the {word} {names(cols)}"
+    if verb == "drop":
+        return " (rows dropped by their labels)" if new_name else " by their labels"
+    return ""
+
+
+def frame_sentence(f: dict) -> str:
+    """One sentence (or two) on what a cell did to one frame, from its operation and facts."""
+    op = f.get("operation") or {}
+    kind = op.get("kind")
+    d = op.get("detail") or {}
+    name, parent = f["name"], f.get("parent")
+    rb, ra = f.get("rows_before"), f.get("rows_after")
+    new_name = parent is not None and parent != name
+    if f.get("change") == "deleted" or kind in ("delete", "not_table"):
+        if kind == "not_table":
+            return f"{name} now holds {holds_words(d)}, which CellSync does not follow as a table."
+        return f"Deleted {thing(f)}." if kind == "delete" else f"{name} no longer exists."
+    if kind == "alias" or f.get("change") == "alias":
+        return f"{name} is another name for {parent}."
+    if rb is None or kind == "create":
+        cols = "" if f.get("series") else f" and {plural(f.get('n_cols') or 0, 'column')}"
+        src = f" from {d['source']}" if d.get("source") else ""
+        verb = "Loaded" if (op.get("verb") or "").startswith("read_") else "Created"
+        return f"{verb} {thing(f)}{src}: {_rows(f, ra)}{cols}."
+    facets = column_facets(f)
+    tail = f"; {_clauses(facets)}" if facets else ""
+    ix = _index_clause(f) if kind not in ("relabel", "reshape", "extract", "model_transform") else ""
+    if ix:
+        tail += f"; {ix}"
+    if kind == "filter":
+        rr = f.get("rows_removed") or 0
+        reason = _filter_reason(op, new_name)
+        if new_name:
+            return f"{capital(thing(f))} holds {n(ra)} of the {_rows(f, rb)} of {parent} ({pct(ra, rb)}){reason}{tail}."
+        return f"Removed {n(rr)} of the {_rows(f, rb)} of {thing(f)} ({pct(rr, rb)}){reason}{tail}."
+    if kind == "extract":
+        if op.get("verb") == "row":
+            which = f"the row {quote(d['row'])}" if d.get("row") is not None else "one row"
+            return f"{name} is {which} of the table {parent}, taken out as a series of {plural(d.get('values') or ra, 'value')}."
+        col = quote(d.get("column"))
+        if ra == rb:
+            return f"{name} is the column {col} of the table {parent}, as a series of {plural(ra, 'value')}."
+        return f"{name} is the column {col} of the table {parent} for {n(ra)} of its {plural(rb, 'row')} ({pct(ra, rb)})."
+    if kind == "reshape":
+        return _reshape_sentence(f, op, d)
+    if kind == "relabel":
+        return _relabel_sentence(f, op, d, new_name)
+    if kind == "reorder":
+        by = f" by {names(d['by'])}" + (", descending" if d.get("descending") else "") if d.get("by") else ""
+        extra = f"; {_index_clause(f)}" if f.get("index_changed") else ""
+        if new_name:
+            return f"{capital(thing(f))} has the {_rows(f, ra)} of {parent} in another order{by}{extra}; no values changed."
+        return f"Sorted the {_unit(f)[1]} of {thing(f)}{by}{extra}; no values changed." if by else \
+            f"Reordered the {_unit(f)[1]} of {thing(f)}{extra}; no values changed."
+    if kind == "add_rows":
+        added = f.get("rows_added") or 0
+        if f.get("series"):
+            return f"Added {plural(added, 'value')} to {thing(f)} (now {plural(ra, 'value')}){tail}."
+        return f"Added {plural(added, 'row')} to {thing(f)} (now {plural(ra, 'row')}){tail}."
+    if kind == "combine":
+        return _combine_sentence(f, op, d, facets)
+    if kind == "model_transform":
+        est, method = d.get("estimator") or "a model", op.get("verb") or "transform"
+        what = "the predictions of" if method.startswith("predict") or method == "decision_function" else "the output of"
+        size = _rows(f, ra) if f.get("series") else f"{_rows(f, ra)} and {plural(f.get('n_cols') or 0, 'column')}"
+        return f"{name} is {what} {est} ({method}) on {parent}: {size}."
+    if kind == "copy":
+        return f"{name} is a copy of {parent} ({_rows(f, ra)}); nothing in it differs."
+    if kind == "columns":
+        kept = f"all {_rows(f, ra)} kept"
+        if d.get("why") and facets and facets[0].startswith("dropped"):
+            facets[0] += f", which had {d['why']}"
+        if new_name:
+            return f"{capital(thing(f))} has the {_rows(f, ra)} of {parent}; it {_clauses(facets + ([ix] if ix else []))}."
+        if not facets:
+            return f"In {thing(f)}, {_clauses([ix]) if ix else 'nothing measurable changed'}."
+        return f"In {thing(f)}, {_clauses(facets + ([ix] if ix else []))} ({kept})."
+    return _changed_sentence(f, facets, ix)
+
+
+def holds_words(d: dict) -> str:
+    t, mod = d.get("type"), d.get("module")
+    shape = d.get("shape")
+    if t == "ndarray" and mod == "numpy":
+        size = " × ".join(n(x) for x in shape) if shape else ""
+        return f"a NumPy array of {size}" if size else "a NumPy array"
+    if d.get("length") is not None:
+        return f"a {t} of {plural(d['length'], 'item')}"
+    if shape:
+        return f"a {t} of shape {' × '.join(n(x) for x in shape)}"
+    return f"a {t}" if t else "something else"
+
+
+def _reshape_sentence(f, op, d) -> str:
+    name, parent = f["name"], f.get("parent")
+    rb, ra = f.get("rows_before"), f.get("rows_after")
+    verb = op.get("verb")
+    src = f"{parent} ({_rows({'series': False}, rb)})"
+    size = _rows(f, ra) if f.get("series") else f"{plural(ra, 'row')} and {plural(f.get('n_cols') or 0, 'column')}"
+    by = f" by {names(d['by'])}" if d.get("by") else ""
+    how = {
+        "groupby": f"summarises {src}{by}",
+        "agg": f"summarises {src}{by}",
+        "aggregate": f"summarises {src}{by}",
+        "pivot_table": f"is {src} pivoted into a summary table",
+        "pivot": f"is {src} pivoted into a wide table",
+        "crosstab": f"cross-tabulates {src}",
+        "melt": f"is {src} reshaped from wide to long",
+        "wide_to_long": f"is {src} reshaped from wide to long",
+        "stack": f"is {src} stacked (columns moved into rows)",
+        "unstack": f"is {src} unstacked (row labels moved into columns)",
+        "transpose": f"is {src} with rows and columns swapped",
+        "value_counts": f"counts the values of {src}",
+        "describe": f"describes {src}",
+        "resample": f"is {src} resampled",
+        "corr": f"holds the correlations of {src}",
+        "cov": f"holds the covariances of {src}",
+    }.get(verb or "", f"is made from {src}")
+    return f"{capital(thing(f))} {how}: {size}; its rows are not rows of {parent}."
+
+
+def _relabel_sentence(f, op, d, new_name) -> str:
+    name, parent = f["name"], f.get("parent")
+    ra = f.get("rows_after")
+    verb = op.get("verb")
+    ix = d.get("index")
+    parts = []
+    moved = list(f.get("columns_added") or [])
+    if d.get("from_series") and moved:
+        moved = moved[:-1]  # a series' reset_index adds its values as the last column
+    if verb == "reset_index" and moved:
+        parts.append(f"moved the row labels into the column{'s' if len(moved) > 1 else ''} {names(moved)}")
+    elif verb == "set_index" and f.get("columns_removed"):
+        parts.append(f"made {names(f['columns_removed'])} the row labels")
+    elif ix:
+        parts.append(f"replaced the row labels: {index_words(ix.get('before'))} before, {index_words(ix.get('after'))} now")
+    if d.get("renamed") or f.get("columns_renamed"):
+        renamed = d.get("renamed") or f.get("columns_renamed")
+        parts.append("renamed " + names((f"{quote(a)} to {quote(b)}" for a, b in renamed.items()), quoted=False))
+    if not parts:
+        parts.append("changed the row labels")
+    unchanged = "and their values are unchanged" if not f.get("values_changed") else "are kept"
+    if new_name:
+        src = f"the series {parent}" if d.get("from_series") else parent
+        return f"{capital(thing(f))} has the {plural(ra, 'value' if d.get('from_series') else 'row')} of {src} with new labels: it {_clauses(parts)}."
+    return f"In {thing(f)}, {_clauses(parts)}; all {_rows(f, ra)} {unchanged}."
+
+
+def _combine_sentence(f, op, d, facets) -> str:
+    name, parent = f["name"], f.get("parent")
+    rb, ra = f.get("rows_before"), f.get("rows_after")
+    verb = op.get("verb")
+    other = d.get("with")
+    if verb in ("merge", "join", "merge_asof", "merge_ordered"):
+        on = f" on {names(d['on'])}" if d.get("on") else ""
+        how = f" ({d['how']} join)" if d.get("how") else ""
+        what = f"Joined {other} to {parent}" if other else f"Joined another table to {parent}"
+        text = f"{what}{on}{how}: {n(rb)} rows before, {n(ra)} after"
+        if d.get("matched") is not None:
+            text += f"; {n(d['matched'])} of the {plural(rb, 'row')} of {parent} found a match"
+    else:
+        text = f"Stacked tables together ({verb}): {parent} had {plural(rb, 'row')}, the result {n(ra)}"
+    target = f" into {name}" if name != parent else ""
+    cols = f"; {_clauses(facets)}" if facets else ""
+    return f"{text}{target}{cols}."
+
+
+def _changed_sentence(f, facets, ix) -> str:
+    """Facts only: the operation was not recognised, or code and data disagreed."""
+    name, parent = f["name"], f.get("parent")
+    rb, ra = f.get("rows_before"), f.get("rows_after")
+    rr, rad = f.get("rows_removed") or 0, f.get("rows_added") or 0
+    one, many = _unit(f)
+    parts = []
+    if f.get("row_identity") in ("none", "reshape"):
+        parts.append(f"has {_rows(f, ra)} ({n(rb)} before; its {many} could not be matched to the earlier ones)")
+    else:
+        if rr:
+            parts.append(f"lost {n(rr)} of its {_rows(f, rb)} ({pct(rr, rb)})")
+        if rad:
+            parts.append(f"gained {_rows(f, rad)}")
+        if not rr and not rad:
+            parts.append(f"kept all {_rows(f, ra)}")
+        if f.get("reordered"):
+            parts.append(f"its {many} are in another order")
+    parts += facets + ([ix] if ix else [])
+    if parent and parent != name and f.get("row_identity") not in ("none", "reshape") and not rad:
+        # a new name is a subset of its parent, not a frame that lost rows
+        rest = parts[1:] if rr or (not rr and not rad) else parts
+        head = f"has {n(ra)} of the {_rows(f, rb)} of {parent} ({pct(ra, rb)})"
+        return f"{capital(thing(f))} {_clauses([head] + rest)}."
+    src = f" (from {parent})" if parent and parent != name else ""
+    return f"{capital(thing(f))}{src} {_clauses(parts)}."
+
+
+# --- several frames ----------------------------------------------------------------------------
+
+
+def split_groups(frames: list[dict]) -> list[list[dict]]:
+    """Frames recorded as parts of one split, grouped by the frame they split."""
+    groups: dict[tuple, list[dict]] = {}
+    for f in frames:
+        op = f.get("operation") or {}
+        if op.get("kind") == "split":
+            groups.setdefault((f.get("parent"), f.get("parent_version")), []).append(f)
+    return list(groups.values())
+
+
+def split_sentence(parts: list[dict]) -> str:
+    first = parts[0]
+    op = first.get("operation") or {}
+    d = op.get("detail") or {}
+    rb = first.get("rows_before")
+    unit = _unit(first)[1]
+    listed = [f"{p['name']} ({n(p.get('rows_after'))} {unit}, {pct(p.get('rows_after'), rb)})" for p in parts]
+    joined = ", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0]
+    order = ", in shuffled order" if d.get("shuffled") else ""
+    if d.get("covers", True):
+        return f"Split {thing(first, first.get('parent'))} ({n(rb)} {unit}) into {joined}{order}; every {_unit(first)[0]} is in exactly one part."
+    return f"Took disjoint parts of {thing(first, first.get('parent'))} ({n(rb)} {unit}): {joined}{order}."
+
+
+def frames_sentences(frames: list[dict]) -> list[str]:
+    """One sentence per frame, one per split (not one per part)."""
+    out, done = [], set()
+    for group in split_groups(frames):
+        out.append(split_sentence(group))
+        done.update(id(f) for f in group)
+    for f in frames:
+        if id(f) not in done:
+            out.append(frame_sentence(f))
+    return out
+
+
+# --- segments and metrics ----------------------------------------------------------------------
+
+
+def flag_sentence(s: dict, frame: bool = False) -> str:
+    where = f" of {s['frame']}" if frame and s.get("frame") else ""
+    return (
+        f"Flagged: it removed {rate(s['removal_rate'])} of {s['name']}{where} ({n(s['rows_removed'])} of "
+        f"{n(s['rows_before'])}), against {rate(s['overall_removal_rate'])} overall."
+    )
+
+
+def flag_caveat(s: dict) -> str:
+    if s.get("overall_removal_rate"):
+        return f"{s['name']} lost rows at {s['removal_rate'] / s['overall_removal_rate']:.1f} times the overall rate."
+    return flag_sentence(s)
+
+
+def segment_sentence(s: dict) -> str:
+    if s.get("flagged"):
+        return flag_sentence(s)
+    if s.get("rows_before") is None:
+        return f"{s['name']}: {n(s['rows_after'])} rows after this cell."
+    moved = ""
+    if s.get("rows_left"):
+        moved = f"; {n(s['rows_left'])} left it because their values changed"
+    why = " — by construction: the operation itself tested this segment's column" if s.get("by_construction") else ""
+    return f"{s['name']}: {n(s['rows_before'])} rows before, {n(s['rows_after'])} after ({n(s['rows_removed'])} removed{moved}){why}."
+
+
+def flag_line(s: dict) -> str:
+    """Short form for lists: "⚑ age >= 80 in df: 12 of 40 removed (30.0%, against 5.0% overall)"."""
+    return (f"{s['name']} in {s['frame']}: {n(s['rows_removed'])} of {n(s['rows_before'])} removed "
+            f"({rate(s['removal_rate'])}, against {rate(s['overall_removal_rate'])} overall)")
+
+
+def metric_sentence(m: dict) -> str:
+    who = f"{m['model']} " if m.get("model") else ""
+    if m.get("value") is None:
+        return f"{who}{m['name']} is not a number here ({m.get('note') or 'undefined'})."
+    if m.get("previous") is not None:
+        return f"{who}{m['name']} moved from {m['previous']:.4g} to {m['value']:.4g}."
+    note = f" ({m['note']})" if m.get("note") else ""
+    return f"{who}{m['name']} is {m['value']:.4g}{note}."
+
+
+def metric_sentences(metrics: list[dict]) -> list[str]:
+    overall = [m for m in metrics if m.get("segment") is None]
+    out = [metric_sentence(m) for m in overall[:6]]
+    by_segment = [m for m in metrics if m.get("segment") is not None and m.get("value") is not None and m.get("name") != "rows"]
+    if by_segment:
+        first = by_segment[0]["name"]
+        scored = sorted((m for m in by_segment if m["name"] == first), key=lambda m: m["value"])
+        low = scored[0]
+        out.append(f"By segment, {first} is lowest for {low['segment']} ({low['value']:.4g} on {n(low['n'])} rows).")
+    return out
+
+
+def metric_line(m: dict) -> str:
+    where = f" [{m['segment']}]" if m.get("segment") else ""
+    model = f"{m['model']} " if m.get("model") else ""
+    value = "NaN" if m.get("value") is None else f"{m['value']:.4g}"
+    change = ""
+    if m.get("previous") is not None and m.get("value") is not None:
+        change = f" ({m['value'] - m['previous']:+.4g})"
+    rows = f" on {n(m['n'])} rows" if m.get("n") is not None and m.get("segment") else ""
+    note = f" - {m['note']}" if m.get("note") else ""
+    return f"{model}{m['name']}{where} = {value}{change}{rows}{note}"
+
+
+# --- short forms: badges and CLI lines -------------------------------------------------------
+
+
+def badges(entry: dict) -> list[tuple[str, bool]]:
+    """Short labels of what a cell did: (text, is_flag)."""
+    out = []
+    for group in split_groups(entry["frames"]):
+        out.append((f"split {group[0].get('parent')} into {len(group)}", False))
+    for f in entry["frames"]:
+        op = f.get("operation") or {}
+        kind = op.get("kind")
+        name = f["name"]
+        if kind == "split":
+            continue
+        if kind == "not_table":
+            out.append((f"{name}: not a table now", False))
+            continue
+        if f["change"] == "deleted":
+            out.append((f"{name} deleted", False))
+            continue
+        if f.get("rows_before") is None:
+            out.append((f"new {name} ({_rows(f, f['rows_after'])})", False))
+            continue
+        one, many = _unit(f)
+        if kind == "filter" and f.get("parent") != name:
+            out.append((f"{name}: {n(f['rows_after'])} of {n(f['rows_before'])} {many}", False))
+        elif kind in ("reshape", "model_transform", "extract"):
+            out.append((f"{name}: {kind.replace('_', ' ')} ({_rows(f, f['rows_after'])})", False))
+        elif f.get("row_identity") not in ("none", "reshape"):
+            if f.get("rows_removed"):
+                out.append((f"{name}: {many} −{n(f['rows_removed'])}", False))
+            if f.get("rows_added"):
+                out.append((f"{name}: {many} +{n(f['rows_added'])}", False))
+        if kind == "relabel" or f.get("index_changed"):
+            out.append((f"{name}: new row labels", False))
+        if kind in ("reshape", "model_transform", "extract"):
+            continue
+        if f.get("columns_added"):
+            out.append((f"+{plural(len(f['columns_added']), 'column')}", False))
+        if f.get("columns_removed"):
+            out.append((f"−{plural(len(f['columns_removed']), 'column')}", False))
+        changed = sum((f.get("values_changed") or {}).values())
+        if changed:
+            out.append((f"{n(changed)} values changed", False))
+    for m in entry.get("metrics", []):
+        if m["segment"] is None and m["value"] is not None:
+            delta = f" ({m['value'] - m['previous']:+.3g})" if m.get("previous") is not None else ""
+            out.append((f"{m['name']} {m['value']:.3g}{delta}", False))
+    flags = [s for s in entry.get("segments", []) if s.get("flagged")]
+    if flags:
+        out.append((f"⚑ {plural(len(flags), 'segment flag')}", True))
+    if entry.get("open_threads"):
+        out.append((f"{plural(entry['open_threads'], 'open comment')}", False))
+    return out
+
+
+def frame_line(f: dict) -> str:
+    """`cellsync show`: one compact line per frame, the operation first."""
+    name = f["name"]
+    op = f.get("operation") or {}
+    kind = op.get("kind") or f["change"]
+    if f["change"] == "deleted":
+        return f"{name} ({kind}): {frame_sentence(f)}"
+    parts = []
+    one, many = _unit(f)
+    if f["rows_before"] is None:
+        cols = "" if f.get("series") else f" x {f['n_cols']} columns"
+        parts.append(f"new, {n(f['rows_after'])} {many}{cols}")
+    else:
+        src = f" from {f['parent']}" if f["parent"] and f["parent"] != name else ""
+        parts.append(f"{n(f['rows_before'])} -> {n(f['rows_after'])} {many}{src}")
+        if f.get("row_identity") in ("none", "reshape"):
+            parts.append(f"{many} not matched to the earlier ones")
+        else:
+            if f["rows_removed"]:
+                parts.append(f"-{n(f['rows_removed'])} removed")
+            if f["rows_added"]:
+                parts.append(f"+{n(f['rows_added'])} added")
+            if f.get("reordered"):
+                parts.append(f"{many} reordered")
+    if f["rows_before"] is not None and f["columns_added"]:
+        parts.append("columns added: " + ", ".join(f["columns_added"]))
+    if f["columns_removed"]:
+        parts.append("removed: " + ", ".join(f["columns_removed"]))
+    if f["columns_renamed"]:
+        parts.append("renamed: " + ", ".join(f"{a} -> {b}" for a, b in f["columns_renamed"].items()))
+    if f["dtype_changes"]:
+        parts.append("retyped: " + ", ".join(f"{k} {v['before']} -> {v['after']}" for k, v in f["dtype_changes"].items()))
+    if f["values_changed"]:
+        parts.append("values changed: " + ", ".join(f"{k} {n(c)}" for k, c in f["values_changed"].items()))
+    if f.get("index_changed"):
+        ix = f.get("index") or {}
+        parts.append(f"row labels: {index_words(ix.get('before'))} -> {index_words(ix.get('after'))}" if ix else "row labels changed")
+    if f.get("note"):
+        parts.append(f["note"])
+    return f"{name} ({kind}): " + "; ".join(parts)
