@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from . import phrasing
 from .errors import CellsyncError
 
 
@@ -73,90 +74,16 @@ def show(store, as_json):
             unverified = f"  [unverified: {', '.join(c['unverified_numbers'])}]" if c.get("unverified_numbers") else ""
             click.echo(f"    = {c['summary']}{unverified}")
         for f in c["frames"]:
-            click.echo("    " + describe_frame(f))
+            click.echo("    " + phrasing.frame_line(f))
         for imp in c.get("segments", []):
             if imp["flagged"]:
-                click.echo("    " + describe_impact(imp))
+                click.echo("    FLAG " + phrasing.flag_line(imp))
         metrics = c.get("metrics", [])
         for m in metrics:
             if m["segment"] is None:
-                click.echo("    " + describe_metric(m))
-        for line in describe_segment_metrics(metrics):
+                click.echo("    metric " + phrasing.metric_line(m))
+        for line in phrasing.segment_metric_lines(metrics):
             click.echo("    " + line)
-
-
-def describe_frame(f: dict) -> str:
-    name = f["name"]
-    if f["change"] == "deleted":
-        return f"{name}: deleted"
-    parts = []
-    if f["rows_before"] is None:
-        parts.append(f"new, {f['rows_after']:,} rows x {f['n_cols']} columns")
-    else:
-        src = f" from {f['parent']}" if f["parent"] and f["parent"] != name else ""
-        parts.append(f"{f['rows_before']:,} -> {f['rows_after']:,} rows{src}")
-        if f["rows_removed"]:
-            parts.append(f"-{f['rows_removed']:,} removed")
-        if f["rows_added"]:
-            parts.append(f"+{f['rows_added']:,} added")
-        if f.get("reordered"):
-            parts.append("rows reordered")
-        if f.get("row_identity") == "reshape":
-            parts.append("reshaped (its rows are not rows of the parent)")
-    if f["rows_before"] is not None and f["columns_added"]:
-        parts.append("columns added: " + ", ".join(f["columns_added"]))
-    if f["columns_removed"]:
-        parts.append("removed: " + ", ".join(f["columns_removed"]))
-    if f["columns_renamed"]:
-        parts.append("renamed: " + ", ".join(f"{a} -> {b}" for a, b in f["columns_renamed"].items()))
-    if f["dtype_changes"]:
-        parts.append("retyped: " + ", ".join(f"{k} {v['before']} -> {v['after']}" for k, v in f["dtype_changes"].items()))
-    if f["values_changed"]:
-        parts.append("values changed: " + ", ".join(f"{k} {n:,}" for k, n in f["values_changed"].items()))
-    if f.get("note"):
-        parts.append(f["note"])
-    return f"{name} ({f['change']}): " + "; ".join(parts)
-
-
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def describe_impact(imp: dict) -> str:
-    return (
-        f"FLAG {imp['frame']} [{imp['name']}]: {imp['rows_removed']:,} of {imp['rows_before']:,} removed "
-        f"({_pct(imp['removal_rate'])}, against {_pct(imp['overall_removal_rate'])} overall)"
-    )
-
-
-def describe_metric(m: dict) -> str:
-    where = f" [{m['segment']}]" if m["segment"] else ""
-    model = f"{m['model']} " if m["model"] else ""
-    value = "NaN" if m["value"] is None else f"{m['value']:.4g}"
-    change = ""
-    if m["previous"] is not None and m["value"] is not None:
-        change = f" ({m['value'] - m['previous']:+.4g})"
-    n = f" on {m['n']:,} rows" if m.get("n") is not None and m["segment"] else ""
-    note = f" - {m['note']}" if m.get("note") else ""
-    return f"metric {model}{m['name']}{where} = {value}{change}{n}{note}"
-
-
-def describe_segment_metrics(metrics: list[dict]) -> list[str]:
-    """Per-segment scores, summarised: the first metric's weakest and strongest segments."""
-    by_model: dict[str, list[dict]] = {}
-    for m in metrics:
-        if m["segment"] is not None and m["value"] is not None and m["name"] != "rows":
-            by_model.setdefault(m["model"] or "", []).append(m)
-    lines = []
-    for model, ms in by_model.items():
-        first = ms[0]["name"]
-        scores = sorted((m for m in ms if m["name"] == first), key=lambda m: m["value"])
-        low, high = scores[0], scores[-1]
-        lines.append(
-            f"{model} {first} by segment ({len(scores)} segments): lowest {low['value']:.4g} "
-            f"[{low['segment']}, {low['n']:,} rows], highest {high['value']:.4g} [{high['segment']}]"
-        )
-    return lines
 
 
 @main.command()
@@ -181,7 +108,7 @@ def snapgrid(store, frame, segment, columns, as_json):
         if c.segment_rows is None:
             body = c.status + (f" ({c.note})" if c.note else "")
         else:
-            body = f"{c.segment_rows:,} of {c.frame_rows:,} rows ({_pct(c.share)})"
+            body = f"{c.segment_rows:,} of {c.frame_rows:,} rows ({phrasing.rate(c.share)})"
             if c.status != "exact":
                 body += f", {c.status}"
         flag = "  FLAG" if c.flagged else ""

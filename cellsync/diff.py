@@ -281,6 +281,10 @@ def _match_rows(old, new, pairs, trust_labels=False):
     """Choose the row identity and return it with the per-column changed-value counts."""
     empty = np.empty(0, dtype=np.int64)
     none = RowMatch(empty, empty, "none")
+    if not pairs and not trust_labels and _positional(old.index) and _positional(new.index) and len(old) != len(new):
+        # positions 0..n-1 on both sides and no column in common: nothing links the rows (a
+        # series rebuilt from a filtered list would otherwise "remove" its parent's last rows)
+        return none, {}
     label = None
     if _unique(old.index) and _unique(new.index):
         label = _label_match(old, new)
@@ -317,6 +321,10 @@ def _match_rows(old, new, pairs, trust_labels=False):
     if score(content, content_changes) > score(label, label_changes):
         return content, content_changes
     return label, label_changes
+
+
+def _positional(index: pd.Index) -> bool:
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def _label_match(old: pd.DataFrame, new: pd.DataFrame) -> RowMatch:

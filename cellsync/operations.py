@@ -51,7 +51,10 @@ FILTER_CALLS = frozenset({
     "drop", "truncate", "first", "last", "dropna", "loc", "iloc", "where_rows",
 })
 COMBINE_CALLS = frozenset({"merge", "join", "concat", "append", "combine_first", "merge_asof", "merge_ordered"})
-RELABEL_CALLS = frozenset({"reset_index", "set_index", "rename", "rename_axis", "set_axis", "add_prefix", "add_suffix", "reindex"})
+RELABEL_CALLS = frozenset({
+    "reset_index", "set_index", "rename", "rename_axis", "set_axis", "add_prefix", "add_suffix",
+    "tz_localize", "tz_convert", "to_period", "to_timestamp",
+})
 SORT_CALLS = frozenset({"sort_values", "sort_index"})
 MODEL_METHODS = frozenset({
     "fit_transform", "transform", "inverse_transform", "predict", "predict_proba",
@@ -544,6 +547,10 @@ def classify(c: Change) -> Operation:
     if rows_moved:
         return Operation("changed", None, {})
 
+    index_moves = [v for v in chain_verbs(node) if v in ("set_index", "reset_index")] if c.binding is not None else []
+    if index_moves and d.rows_before == d.rows_after and not d.values_changed and not d.dtype_changes:
+        return Operation("relabel", index_moves[-1], _relabel_detail(c), "code+data")
+
     if d.reordered and not col_facets and not d.columns_renamed:
         verb = next((v for v in reversed(called) if v in SORT_CALLS or v == "sample"), None)
         detail = {"of": c.parent}
@@ -564,17 +571,52 @@ def classify(c: Change) -> Operation:
         return Operation("relabel", verb, _relabel_detail(c), "code+data" if verb else "data")
 
     if col_facets or d.columns_renamed:
-        verb = next((v for v in reversed(called) if v not in ("column", "arithmetic")), None)
+        verb = _column_verb(c, node, called)
         detail = {"of": c.parent}
+        if c.name != c.parent and d.columns_removed and d.columns_added and not [x for x in d.columns if x.before is not None]:
+            detail["rebuilt"] = True  # no column in common: a table made from the parent's values
+        if verb in TEXT_METHODS and _uses_str_accessor(node):
+            detail["text_method"] = True
         if verb == "dropna" and d.columns_removed:
             detail["why"] = "missing values"
         if d.index_changed:
             detail["index"] = _relabel_detail(c).get("index")
         return Operation("columns", verb, detail, "code+data" if verb else "data")
 
+    if c.parent_frame is not None and c.frame is not None and list(c.parent_frame.columns) != list(c.frame.columns):
+        return Operation("reorder", None, {"of": c.parent, "axis": "columns"})
     if c.name != c.parent:
         return Operation("copy", None, {"of": c.parent})
-    return Operation("changed", None, {})
+    # the name was bound again to an equal table (`df = df.dropna()` with nothing missing)
+    return Operation("copy", next((v for v in reversed(called) if v in FILTER_CALLS), None), {"of": c.parent, "same": True})
+
+
+TEXT_METHODS = frozenset({
+    "lower", "upper", "title", "capitalize", "casefold", "strip", "lstrip", "rstrip", "replace",
+    "split", "slice", "get", "cat", "pad", "zfill", "extract", "normalize", "translate", "swapcase",
+    "contains", "startswith", "endswith", "len", "count", "match", "fullmatch", "find",
+})
+
+
+def _column_verb(c: Change, node, called: list[str]) -> str | None:
+    """The call that produced a column edit: for `df["x"] = df["x"].fillna(0)` the outermost
+    call of the value (fillna), not the assignment; for `df.x += 1` "augassign"."""
+    stmt = node
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+        chain = chain_verbs(stmt.value)
+        if chain:
+            return chain[-1]
+        return "setitem" if any(v.startswith("setitem") for v in called) else None
+    if isinstance(stmt, ast.AugAssign):
+        return "augassign"
+    chain = chain_verbs(node) if node is not None and not isinstance(node, ast.stmt) else []
+    if chain:
+        return chain[-1]
+    return next((v for v in reversed(called) if v not in ("column", "arithmetic")), None)
+
+
+def _uses_str_accessor(node) -> bool:
+    return node is not None and any(isinstance(n, ast.Attribute) and n.attr == "str" for n in ast.walk(node))
 
 
 def _n_cols(c: Change) -> int:
@@ -651,9 +693,13 @@ def _extraction(c: Change) -> Operation | None:
             "values": int(len(frame)), "of_columns": int(parent.shape[1]),
         })
     if name is not None and name in parent.columns and c.diff.row_identity in ("index", "content"):
-        return Operation("extract", "column", {
-            "of": c.parent, "column": label_text(name), "values": int(len(frame)), "rows": int(len(parent)),
-        })
+        changed = int(c.diff.values_changed.get(label_text(name), 0))
+        retyped = label_text(name) in c.diff.dtype_changes
+        detail = {"of": c.parent, "column": label_text(name), "values": int(len(frame)), "rows": int(len(parent))}
+        if changed or retyped:
+            # `parent.groupby(k)[col].transform("mean")`: made from the column, not the column
+            return Operation("extract", "derived", {**detail, "changed": changed, "retyped": retyped})
+        return Operation("extract", "column", detail)
     return None
 
 

@@ -85,6 +85,27 @@ def index_words(ix: dict | None) -> str:
 # --- one frame -------------------------------------------------------------------------------
 
 
+# What a column edit was for, when the code's call says it and the data agrees (a column edit
+# was measured). Only verbs that add something to the measured facts are here.
+COLUMN_VERBS = {
+    "fillna": "filled in missing values", "interpolate": "filled in missing values by interpolation",
+    "ffill": "filled in missing values from the previous row", "bfill": "filled in missing values from the next row",
+    "astype": "changed column types", "to_datetime": "converted values to dates",
+    "to_numeric": "converted values to numbers", "apply": "recomputed values with a custom function",
+    "map": "translated values through a mapping", "replace": "replaced values", "clip": "capped values to a range",
+    "round": "rounded values", "cut": "grouped values into bins", "qcut": "grouped values into equal-sized bins",
+    "get_dummies": "turned categories into indicator (0/1) columns", "where": "blanked values where a condition fails",
+    "mask": "blanked values where a condition holds", "abs": "took absolute values", "augassign": "updated values in place",
+}
+
+
+def _column_verb_phrase(op: dict) -> str | None:
+    verb = op.get("verb")
+    if (op.get("detail") or {}).get("text_method"):
+        return f"applied the text method {verb}"
+    return COLUMN_VERBS.get(verb or "")
+
+
 def column_facets(f: dict) -> list[str]:
     """What happened to the columns, as clauses: "added the column "x"", ..."""
     parts = []
@@ -186,6 +207,9 @@ def frame_sentence(f: dict) -> str:
             which = f"the row {quote(d['row'])}" if d.get("row") is not None else "one row"
             return f"{name} is {which} of the table {parent}, taken out as a series of {plural(d.get('values') or ra, 'value')}."
         col = quote(d.get("column"))
+        if op.get("verb") == "derived":
+            differ = f"; {n(d['changed'])} of them differ from it" if d.get("changed") else "; its type differs"
+            return f"{name} is computed from the column {col} of the table {parent}: {plural(ra, 'value')}{differ}."
         if ra == rb:
             return f"{name} is the column {col} of the table {parent}, as a series of {plural(ra, 'value')}."
         return f"{name} is the column {col} of the table {parent} for {n(ra)} of its {plural(rb, 'row')} ({pct(ra, rb)})."
@@ -193,6 +217,10 @@ def frame_sentence(f: dict) -> str:
         return _reshape_sentence(f, op, d)
     if kind == "relabel":
         return _relabel_sentence(f, op, d, new_name)
+    if kind == "reorder" and d.get("axis") == "columns":
+        if new_name:
+            return f"{capital(thing(f))} has the {_rows(f, ra)} of {parent} with its columns in another order; no values changed."
+        return f"Reordered the columns of {thing(f)}; no values changed."
     if kind == "reorder":
         by = f" by {names(d['by'])}" + (", descending" if d.get("descending") else "") if d.get("by") else ""
         extra = f"; {_index_clause(f)}" if f.get("index_changed") else ""
@@ -213,15 +241,25 @@ def frame_sentence(f: dict) -> str:
         size = _rows(f, ra) if f.get("series") else f"{_rows(f, ra)} and {plural(f.get('n_cols') or 0, 'column')}"
         return f"{name} is {what} {est} ({method}) on {parent}: {size}."
     if kind == "copy":
+        if d.get("same"):
+            did = f" ({op['verb']} removed no {_unit(f)[1]})" if op.get("verb") else ""
+            return f"Nothing in {thing(f)} changed{did}: all {_rows(f, ra)} kept."
         return f"{name} is a copy of {parent} ({_rows(f, ra)}); nothing in it differs."
     if kind == "columns":
         kept = f"all {_rows(f, ra)} kept"
         if d.get("why") and facets and facets[0].startswith("dropped"):
             facets[0] += f", which had {d['why']}"
+        how = _column_verb_phrase(op)
+        if new_name and d.get("rebuilt"):
+            cols = f" and {plural(f.get('n_cols') or 0, 'column')} ({names(f.get('columns_added') or [])})"
+            return f"{capital(thing(f))} is built from the values of {parent}: {_rows(f, ra)}{cols}."
         if new_name:
-            return f"{capital(thing(f))} has the {_rows(f, ra)} of {parent}; it {_clauses(facets + ([ix] if ix else []))}."
+            lead = f"{capital(thing(f))} has the {_rows(f, ra)} of {parent}"
+            return f"{lead}; it {_clauses(facets + ([ix] if ix else []))}" + (f" ({how})." if how else ".")
         if not facets:
             return f"In {thing(f)}, {_clauses([ix]) if ix else 'nothing measurable changed'}."
+        if how:
+            return f"{capital(how)} in {thing(f)}: {_clauses(facets + ([ix] if ix else []))} ({kept})."
         return f"In {thing(f)}, {_clauses(facets + ([ix] if ix else []))} ({kept})."
     return _changed_sentence(f, facets, ix)
 
@@ -290,7 +328,8 @@ def _relabel_sentence(f, op, d, new_name) -> str:
     unchanged = "and their values are unchanged" if not f.get("values_changed") else "are kept"
     if new_name:
         src = f"the series {parent}" if d.get("from_series") else parent
-        return f"{capital(thing(f))} has the {plural(ra, 'value' if d.get('from_series') else 'row')} of {src} with new labels: it {_clauses(parts)}."
+        count = plural(ra, "value") if d.get("from_series") else _rows(f, ra)
+        return f"{capital(thing(f))} has the {count} of {src} with new labels: it {_clauses(parts)}."
     return f"In {thing(f)}, {_clauses(parts)}; all {_rows(f, ra)} {unchanged}."
 
 
@@ -509,7 +548,7 @@ def frame_line(f: dict) -> str:
     """`cellsync show`: one compact line per frame, the operation first."""
     name = f["name"]
     op = f.get("operation") or {}
-    kind = op.get("kind") or f["change"]
+    kind = f"{f['change']}; {op['kind']}" if op.get("kind") else f["change"]
     if f["change"] == "deleted":
         return f"{name} ({kind}): {frame_sentence(f)}"
     parts = []
@@ -545,3 +584,21 @@ def frame_line(f: dict) -> str:
     if f.get("note"):
         parts.append(f["note"])
     return f"{name} ({kind}): " + "; ".join(parts)
+
+
+def segment_metric_lines(metrics: list[dict]) -> list[str]:
+    """Per-segment scores, summarised: the first metric's weakest and strongest segments."""
+    by_model: dict[str, list[dict]] = {}
+    for m in metrics:
+        if m["segment"] is not None and m["value"] is not None and m["name"] != "rows":
+            by_model.setdefault(m["model"] or "", []).append(m)
+    lines = []
+    for model, ms in by_model.items():
+        first = ms[0]["name"]
+        scores = sorted((m for m in ms if m["name"] == first), key=lambda m: m["value"])
+        low, high = scores[0], scores[-1]
+        lines.append(
+            f"{model} {first} by segment ({len(scores)} segments): lowest {low['value']:.4g} "
+            f"[{low['segment']}, {n(low['n'])} rows], highest {high['value']:.4g} [{high['segment']}]"
+        )
+    return lines

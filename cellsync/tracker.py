@@ -125,6 +125,8 @@ class FrameChange:
     same_index: bool = False  # edited in place with the very same index object: labels hold
     is_series: bool = False
     parent_is_series: bool = False
+    series_named: bool = False  # a Series with a name of its own (not labelled by its variable)
+    parent_series_named: bool = False
     binding: Any = None  # lineage.Binding: the statement that bound this name, if any
     now: dict | None = None  # deleted: what the name holds now, if anything (an array...)
     others: dict = field(default_factory=dict)  # other tracked frames the statement read
@@ -566,8 +568,14 @@ class Worker:
             ), None
         frame = ch.frame
         if ch.parent_frame is not None:
+            parent_frame = ch.parent_frame
+            if ch.is_series and ch.parent_is_series and not (ch.series_named and ch.parent_series_named) \
+                    and parent_frame.shape[1] == frame.shape[1] == 1:
+                # an unnamed series is labelled by its variable: `ts_utc = ts.tz_localize(..)`
+                # is not "column ts dropped, ts_utc added"
+                parent_frame = parent_frame.set_axis(frame.columns, axis=1)
             diff, match = diff_frames(
-                ch.parent_frame,
+                parent_frame,
                 ch.diff_frame if ch.diff_frame is not None else frame,
                 follow_rows=follows_rows(ch.binding, job.estimators),
                 trust_labels=ch.same_index,
@@ -1025,6 +1033,9 @@ class Tracker:
             parent_frame=parent_frame,
             is_series=isinstance(state.snapshot, pd.Series),
             parent_is_series=parent_state is not None and isinstance(parent_state.snapshot, pd.Series),
+            series_named=isinstance(state.snapshot, pd.Series) and state.snapshot.name is not None,
+            parent_series_named=parent_state is not None and isinstance(parent_state.snapshot, pd.Series)
+            and parent_state.snapshot.name is not None,
             binding=binding,
         )
         if binding is not None:

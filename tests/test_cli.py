@@ -68,12 +68,12 @@ def test_replay_stops_at_a_failing_cell_but_keeps_what_ran(tmp_path):
     one_line_error(invoke("replay", path, "--store", store), r"cell 1: ValueError: bad input file.*--allow-errors")
     shown = invoke("show", store)
     assert shown.exit_code == 0
-    assert "df (new): new, 2 rows x 1 columns" in shown.output
+    assert "df (new; create): new, 2 rows x 1 columns" in shown.output
     assert "ERROR ValueError: bad input file" in shown.output and "df2" not in shown.output
     # with --allow-errors it goes on and records the cell after the failure
     res = invoke("replay", path, "--store", tmp_path / "store2", "--allow-errors")
     assert res.exit_code == 0 and "error (allowed): cell 1: ValueError: bad input file" in res.output
-    assert "df2 (new)" in invoke("show", tmp_path / "store2").output
+    assert "df2 (new; copy)" in invoke("show", tmp_path / "store2").output
 
 
 def test_status_and_empty_show(tmp_path):

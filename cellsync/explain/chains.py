@@ -51,12 +51,14 @@ REMINDER = (
 )
 
 
-def offline_runnable() -> Runnable:
-    def run(facts: FactSheet) -> dict:
-        text = explain_offline(facts)
-        return {"summary": text.summary, "details": text.details, "caveats": list(text.caveats)}
+def offline_reply(facts: FactSheet) -> dict:
+    text = explain_offline(facts)
+    return {"summary": text.summary, "details": text.details, "caveats": list(text.caveats)}
 
-    return RunnableLambda(run, name="cellsync-offline-explainer")
+
+def offline_runnable() -> Runnable:
+    """The offline explainer as a LangChain runnable, for chains that mix it with others."""
+    return RunnableLambda(offline_reply, name="cellsync-offline-explainer")
 
 
 def llm_runnable(model) -> Runnable:
@@ -110,7 +112,10 @@ def explain(facts: FactSheet, model: str = OFFLINE, cfg: Settings | None = None,
     from ..config import settings as default_settings
 
     cfg = cfg or default_settings
-    offline = _as_explanation(offline_runnable().invoke(facts), OFFLINE, facts)
+    # called directly, not through a RunnableLambda: building one reads the function's source
+    # (inspect -> linecache.checkcache), which raced with IPython writing linecache on the
+    # kernel's thread ("dictionary changed size during iteration", seen on a real corpus)
+    offline = _as_explanation(offline_reply(facts), OFFLINE, facts)
     if model == OFFLINE:
         return offline
     try:

@@ -371,6 +371,10 @@ def explain_offline(facts: FactSheet) -> OfflineText:
             bound = set((target or "").split(", "))
             if not ss or (frames and (bound & changed or not any(x.idiom in _MODEL_IDIOMS for x in ss))):
                 continue
+            if not frames and any(x.idiom in ("setitem", "augassign") for x in ss):
+                # nothing changed: the assignment went to a copy, or to something not followed
+                sentences.append(f"An assignment ran ({ss[-1].source}), but no table CellSync follows changed.")
+                continue
             sentences.append(phrasing.capital(_join_steps(ss)) + ".")
 
     several = len({f["name"] for f in frames}) > 1
