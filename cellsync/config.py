@@ -107,6 +107,11 @@ class Settings(param.Parameterized):
     flush_on_exit_timeout = param.Number(
         default=30.0, bounds=(0, None), doc="Seconds to wait for queued work at kernel exit."
     )
+    announce_problems = param.Boolean(
+        default=True,
+        doc="Print one short line (no stack) under the cell after which CellSync first met a kind of "
+            "problem of its own; details go to the store's cellsync.log and `%cellsync status`.",
+    )
 
 
 _ENV_PREFIX = "CELLSYNC_"

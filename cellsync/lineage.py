@@ -55,6 +55,7 @@ class CellLineage:
     # what the cell passed as a model's target (`model.fit(X, y)`, `fit(X, df["label"])`):
     # ("name", "y") or ("column", "label")
     targets: tuple = ()
+    last_expression: ast.AST | None = None  # the cell's last statement, if an expression (its value is shown)
 
     def is_reshape(self, name: str) -> bool:
         return any(c in RESHAPING for c in self.calls.get(name, ()))
@@ -97,7 +98,8 @@ def analyse(code: str) -> CellLineage:
                 merged.extend(r for r in reads if r not in merged)
                 calls.setdefault(name, []).extend(called)
                 bindings[name] = Binding(name, part, node, position, names, ambiguous)
-    return CellLineage(sources, calls, bindings, mutations, frozenset(deleted), tuple(expressions), _targets(tree))
+    last = tree.body[-1].value if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    return CellLineage(sources, calls, bindings, mutations, frozenset(deleted), tuple(expressions), _targets(tree), last)
 
 
 _FITS = frozenset({"fit", "fit_transform", "fit_predict", "cross_val_score", "cross_validate", "cross_val_predict"})

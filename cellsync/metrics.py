@@ -88,6 +88,42 @@ def captured_values(name: str, value: Any) -> list[tuple[str, float, str]]:
     return []
 
 
+_METRIC_FUNCTION = re.compile(r"(_score|_error|_loss|^score|^cross_val_score|^cross_validate)$")
+
+
+def displayed_values(expr, value: Any) -> list[tuple[str, float, str]]:
+    """A metric a cell shows as its result, named after the call that computed it:
+    `accuracy_score(y, p)` → "accuracy_score", `model.score(X, y)` → "model.score",
+    `cross_val_score(...)` → its mean, named "cross_val_score (mean of 5)". `expr` is the
+    cell's last expression (AST), `value` what IPython displayed for it."""
+    import ast
+
+    if expr is None or value is None or not isinstance(expr, ast.Call):
+        return []
+    fn = expr.func
+    if isinstance(fn, ast.Attribute):
+        fname = fn.attr
+        owner = ast.unparse(fn.value) if isinstance(fn.value, (ast.Name, ast.Attribute)) else None
+        name = f"{owner}.{fname}" if owner and len(owner) <= 40 else fname
+    elif isinstance(fn, ast.Name):
+        fname = name = fn.id
+    else:
+        return []
+    if not (_METRIC_FUNCTION.search(fname) or is_metric_name(fname)):
+        return []
+    num = _number(value)
+    if num is not False:
+        return [(name, num, "displayed")]
+    if isinstance(value, np.ndarray) and value.ndim == 1 and 0 < len(value) <= 1000 and value.dtype.kind in "fiu":
+        return [(f"{name} (mean of {len(value)})", float(np.mean(value)), "displayed")]
+    if isinstance(value, dict):
+        if fname == "cross_validate":
+            return [(f"{name}.{k} (mean of {len(v)})", float(np.mean(v)), "displayed") for k, v in value.items()
+                    if isinstance(v, np.ndarray) and v.dtype.kind in "fiu" and k.startswith("test_")][:MAX_DICT_ITEMS]
+        return captured_values(name, value)
+    return []
+
+
 def _report(name: str, report: dict) -> list[tuple[str, float, str]]:
     out = []
     for label, entry in report.items():

@@ -247,12 +247,31 @@ def condition_text(node) -> str:
 
 
 def _strip_frames(text: str, frame_names: set[str]) -> str:
-    import re
+    """`df.age >= 18 & df["sex"] == "F"` → `age >= 18 & sex == 'F'`: column references
+    written as people read them. Only identifier-like string labels are shortened."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return text
 
-    for name in sorted(frame_names, key=len, reverse=True):
-        text = re.sub(rf"\b{re.escape(name)}\[(['\"])(.+?)\1\]", r"\2", text)
-        text = re.sub(rf"\b{re.escape(name)}\.(?!(?:loc|iloc|str|dt)\b)(\w+)", r"\1", text)
-    return text
+    class Strip(ast.NodeTransformer):
+        def visit_Subscript(self, node):
+            self.generic_visit(node)
+            if isinstance(node.value, ast.Name) and node.value.id in frame_names and isinstance(node.slice, ast.Constant) \
+                    and isinstance(node.slice.value, str) and node.slice.value.isidentifier():
+                return ast.Name(id=node.slice.value, ctx=ast.Load())
+            return node
+
+        def visit_Attribute(self, node):
+            self.generic_visit(node)
+            if isinstance(node.value, ast.Name) and node.value.id in frame_names and node.attr not in ("loc", "iloc", "str", "dt", "index"):
+                return ast.Name(id=node.attr, ctx=ast.Load())
+            return node
+
+    try:
+        return ast.unparse(Strip().visit(tree))
+    except Exception:
+        return text
 
 
 def filter_detail(node, frame_names: set[str], parent_columns: list[str]) -> dict:
@@ -492,6 +511,8 @@ def classify(c: Change) -> Operation:
         return Operation("delete", "del" if c.deleted_by_code else None)
     if c.change == "alias":
         return Operation("alias", None, {"of": c.parent})
+    if d is None and c.change != "new":
+        return Operation("changed", None, {"recorded": False})  # its diff could not be made
     if d is None or d.rows_before is None or c.parent is None:
         return _create(c, node, called)
 

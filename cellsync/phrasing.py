@@ -186,6 +186,9 @@ def frame_sentence(f: dict) -> str:
         return f"Deleted {thing(f)}." if kind == "delete" else f"{name} no longer exists."
     if kind == "alias" or f.get("change") == "alias":
         return f"{name} is another name for {parent}."
+    if rb is None and f.get("change") in ("rebound", "mutated") and kind != "create":
+        note = f" ({f['note']})" if f.get("note") else ""
+        return f"{capital(thing(f))} changed; it now has {_rows(f, ra)}, but CellSync could not record how{note}."
     if rb is None or kind == "create":
         cols = "" if f.get("series") else f" and {plural(f.get('n_cols') or 0, 'column')}"
         src = f" from {d['source']}" if d.get("source") else ""

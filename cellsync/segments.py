@@ -588,7 +588,7 @@ def _is_integer_dtype(dtype_text: str) -> bool:
 def _numeric_values(frame, name):
     from .profile import ValueCount
 
-    counts = frame[name].value_counts().sort_index()
+    counts = _column_lookup(frame)[name].value_counts().sort_index()  # labels may be ints or tuples
     return [ValueCount(int(v), int(n)) for v, n in counts.items()]
 
 

@@ -37,7 +37,7 @@ from .diff import diff_frames, new_frame_diff, row_hashes
 from .errors import CellsyncError
 from .lineage import CellLineage, analyse, parent_of
 from .operations import Change as OpChange, choose_parent, classify_cell, follows_rows
-from .metrics import MetricValue, captured_values, estimator_signature, finite, is_estimator, model_info, same_value, score
+from .metrics import MetricValue, captured_values, displayed_values, estimator_signature, finite, is_estimator, model_info, same_value, score
 from .profile import label_text, profile_frame
 from .segments import by_construction, impacts as segment_impacts, is_value_segment, suggest
 from .redact import redact
@@ -48,7 +48,12 @@ from .cache import BoundedDict
 from .work import WorkCounter
 from .versions import DataPlan, persist
 
-log = logging.getLogger("cellsync")
+# CellSync's own problems go to `<store>/cellsync.log`, never to the notebook: a handler-less
+# logger prints through logging's last resort to stderr, which in a kernel lands under
+# whichever user cell runs next, stack and all.
+log = logging.getLogger("cellsync.problems")
+log.propagate = False
+LOG_NAME = "cellsync.log"
 
 # Cells CellSync runs itself during `cellsync replay` start with this line and are not recorded.
 INTERNAL_MARKER = "# cellsync: internal"
@@ -590,16 +595,21 @@ class Worker:
         if cached is None:
             profile = profile_frame(frame, cfg, reuse=self._reusable(parent_id, diff, match))
             parent_plan = self._parent_plan(parent_id)
-            plan = persist(
-                self._open().files,
-                frame,
-                cfg,
-                parent=parent_plan,
-                parent_id=parent_id,
-                parent_positions=match.parent_positions(len(frame)) if match else None,
-                same_columns=match.same_columns if match else None,
-                same_index=match.same_index if match else False,
-            )
+            try:
+                plan = persist(
+                    self._open().files,
+                    frame,
+                    cfg,
+                    parent=parent_plan,
+                    parent_id=parent_id,
+                    parent_positions=match.parent_positions(len(frame)) if match else None,
+                    same_columns=match.same_columns if match else None,
+                    same_index=match.same_index if match else False,
+                )
+            except Exception as exc:
+                # data that cannot be stored must not cost the version its diff and profile
+                self.on_problem(f"persist.{type(exc).__name__}", exc)
+                plan = DataPlan(kind="none", rows=len(frame), note=f"not persisted: {type(exc).__name__}: {exc}"[:300])
             self.bytes_written += plan.bytes_written
             by_object[ch.object_key] = (profile, plan)
         else:
@@ -649,6 +659,8 @@ class Tracker:
         self.problems: Counter = Counter()
         self.problem_messages: dict[str, str] = {}
         self._problem_lock = threading.Lock()
+        self._unannounced: list[str] = []  # kinds not yet mentioned in the notebook
+        self._log_handler = None
         self.hook_seconds_last = 0.0
         self.hook_seconds_max = 0.0
         self._objects: dict[int, TrackedObject] = {}
@@ -687,14 +699,43 @@ class Tracker:
             first = kind not in self.problems
             self.problems[kind] += 1
             self.problem_messages[kind] = message
+            if first:
+                self._unannounced.append(kind)
         if first:
             detail = "".join(traceback.format_exception(exc)) if isinstance(exc, BaseException) else message
-            log.warning("cellsync: %s (%s); further problems of this kind are only counted.\n%s", kind, message, detail)
+            self._log_to_store()
+            log.warning("%s (%s); further problems of this kind are only counted.\n%s", kind, message, detail)
         try:
             if threading.current_thread() is self.worker._thread and self.worker._store is not None:
                 self.worker._store.record_problem(kind, message)
         except Exception:
             pass
+
+    def _log_to_store(self) -> None:
+        """Attach the store's log file once (the folder may not exist until the first problem)."""
+        if self._log_handler is not None:
+            return
+        import logging.handlers
+
+        try:
+            self.store_path.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(self.store_path / LOG_NAME, maxBytes=1_000_000, backupCount=1,
+                                                           encoding="utf-8", delay=True)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        except Exception:
+            handler = logging.NullHandler()  # an unwritable store: status still counts problems
+        self._log_handler = handler
+        log.addHandler(handler)
+
+    def announce_problems(self) -> str | None:
+        """One short line for kinds of problem first seen since the last call (no stack: the
+        details are in the store's log and `%cellsync status`)."""
+        with self._problem_lock:
+            kinds, self._unannounced = self._unannounced, []
+        if not kinds:
+            return None
+        return (f"CellSync could not record everything ({', '.join(kinds[:3])}{' …' if len(kinds) > 3 else ''}); "
+                f"your code is not affected. Details: %cellsync status")
 
     # --- IPython events ---------------------------------------------------------------------
 
@@ -719,6 +760,12 @@ class Tracker:
             self._after_cell(result)
         except Exception as exc:
             self._problem("hook.post_run_cell", exc)
+        try:
+            line = self.announce_problems() if self.cfg.announce_problems else None
+            if line:
+                print(line)
+        except Exception:
+            pass
         finally:
             self.hook_seconds_last = time.perf_counter() - started
             self.hook_seconds_max = max(self.hook_seconds_max, self.hook_seconds_last)
@@ -773,6 +820,7 @@ class Tracker:
         if self.cfg.capture_metrics:
             try:
                 job.captured, job.models = self.scan_metrics()
+                job.captured += displayed_values(self._lineage.last_expression, getattr(result, "result", None))
             except Exception as exc:
                 self._problem("hook.metrics", exc)
         job.logged, self._logged = self._logged, []

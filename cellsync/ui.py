@@ -20,8 +20,9 @@ import pandas as pd
 import panel as pn
 import param
 
+from . import phrasing
 from .errors import CellsyncError
-from .store import Store, open_store
+from .store import Store, frame_summary, open_store
 
 log = logging.getLogger("cellsync")
 
@@ -70,38 +71,7 @@ def first_line(code: str | None, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def badges(entry: dict) -> list[tuple[str, bool]]:
-    """Short labels of what a cell did: (text, is_flag)."""
-    out = []
-    for f in entry["frames"]:
-        if f["change"] == "deleted":
-            out.append((f"{f['name']} deleted", False))
-            continue
-        if f["rows_before"] is None:
-            out.append((f"new {f['name']} ({f['rows_after']:,} rows)", False))
-            continue
-        if f.get("rows_removed"):
-            out.append((f"{f['name']}: rows −{f['rows_removed']:,}", False))
-        if f.get("rows_added"):
-            out.append((f"{f['name']}: rows +{f['rows_added']:,}", False))
-        if f.get("columns_added"):
-            out.append((f"+{len(f['columns_added'])} column{'s' if len(f['columns_added']) > 1 else ''}", False))
-        if f.get("columns_removed"):
-            out.append((f"−{len(f['columns_removed'])} column{'s' if len(f['columns_removed']) > 1 else ''}", False))
-        changed = sum((f.get("values_changed") or {}).values())
-        if changed:
-            out.append((f"{changed:,} values changed", False))
-    for m in entry.get("metrics", []):
-        if m["segment"] is None and m["value"] is not None:
-            delta = f" ({m['value'] - m['previous']:+.3g})" if m.get("previous") is not None else ""
-            out.append((f"{m['name']} {m['value']:.3g}{delta}", False))
-    flags = [s for s in entry.get("segments", []) if s.get("flagged")]
-    if flags:
-        out.append((f"⚑ {len(flags)} segment flag{'s' if len(flags) > 1 else ''}", True))
-    if entry.get("open_threads"):
-        n = entry["open_threads"]
-        out.append((f"{n} open comment{'s' if n > 1 else ''}", False))
-    return out
+badges = phrasing.badges  # what a cell did, in short labels: built with every other sentence
 
 
 TIMELINE_COLUMNS = ["id", "#", "Cell", "What happened", "Changes", "Status", "Time"]
@@ -839,9 +809,7 @@ class CellView(pn.viewable.Viewer):
         flags = [s for s in entry.get("segments", []) if s.get("flagged")]
         if flags:
             parts.append("<ul style='margin:4px 0'>" + "".join(
-                f"<li><span class='cs-flag'>⚑ {esc(s['name'])}</span> in {esc(s['frame'])}: {s['rows_removed']:,} of "
-                f"{s['rows_before']:,} removed ({100 * s['removal_rate']:.1f}%, against "
-                f"{100 * s['overall_removal_rate']:.1f}% overall)</li>" for s in flags) + "</ul>")
+                f"<li><span class='cs-flag'>⚑</span> {esc(phrasing.flag_line(s))}</li>" for s in flags) + "</ul>")
         return "".join(parts)
 
     def _more_html(self, entry: dict) -> str:
@@ -1103,20 +1071,16 @@ class FrameCard(pn.viewable.Viewer):
         entry = self._entry_of_version(v.id)
         where = f"cell {entry['execution_count']}" if entry and entry["execution_count"] is not None else "a cell"
         # a Card's title is HTML to Panel, and frame names come from users' code
-        self._card.title = f"{esc(self._frame)} — version {self.index + 1} of {len(self._ids)} ({esc(v.change)}, {where})"
+        self._card.title = f"{esc(self._frame)} — version {self.index + 1} of {len(self._ids)} ({esc(v.operation.kind.replace('_', ' ') if v.operation else v.change)}, {where})"
         self._prev.disabled = self.index == 0
         self._next.disabled = self.index >= len(self._ids) - 1
         lines = []
-        if v.change == "deleted":
-            lines.append("Deleted.")
-        elif d is None:
+        if d is None and v.change != "deleted":
             lines.append(f"{v.n_rows:,} rows × {v.n_cols} columns. {esc(v.note or '')}")
-        elif d.rows_before is None:
-            lines.append(f"New: {d.rows_after:,} rows × {v.n_cols} columns.")
         else:
-            src = f" (from {esc(v.parent_frame)})" if v.parent_frame and v.parent_frame != self._frame else ""
-            lines.append(f"Rows: {d.rows_before:,} → {d.rows_after:,}{src}; removed {d.rows_removed:,}, added {d.rows_added:,}"
-                         + ("; reordered" if d.reordered else "") + (" (rows are aggregates)" if d.row_identity == "reshape" else ""))
+            # the same sentence the summary, the CLI and the export use for this change
+            lines.append(esc(phrasing.frame_sentence(frame_summary(v))))
+        if d is not None and d.rows_before is not None:
             if d.columns_added:
                 lines.append("Columns added: " + esc(", ".join(d.columns_added)))
             if d.columns_removed:
@@ -1172,7 +1136,10 @@ class FrameCard(pn.viewable.Viewer):
             return ""
         rows = rows.reset_index()
         records = [{str(k): _plain(x) for k, x in r.items()} for r in rows.to_dict("records")]
-        return f"<b>Rows {kind}</b> (first {len(rows)} of {count:,})" + html_table(records, testid=f"rows-{kind}")
+        title = f"Rows {kind}"
+        if kind == "removed" and v.parent_frame and v.parent_frame != v.frame:
+            title = f"Rows of {esc(v.parent_frame)} not in {esc(v.frame)}"  # a subset, not a loss
+        return f"<b>{title}</b> (first {len(rows)} of {count:,})" + html_table(records, testid=f"rows-{kind}")
 
     def _draw_histogram(self) -> None:
         v = self._version_cache.get(self._ids[self.index])
@@ -1399,8 +1366,7 @@ def export(store: str | Path, output: str | Path, title: str = "CellSync report"
             block.append(f"<span class='cs-badge{' flag' if flag else ''}'>{esc(b)}</span>")
         for s in e.get("segments", []):
             if s.get("flagged"):
-                block.append(f"<div class='cs-flag'>⚑ {esc(s['name'])} in {esc(s['frame'])}: {s['rows_removed']:,} of "
-                             f"{s['rows_before']:,} removed ({100 * s['removal_rate']:.1f}% vs {100 * s['overall_removal_rate']:.1f}% overall)</div>")
+                block.append(f"<div class='cs-flag'>⚑ {esc(phrasing.flag_line(s))}</div>")
         block.append(f"<details><summary>Code</summary>{highlight(e['code'])}</details>")
         parts.append(_html("".join(block), sizing_mode="stretch_width"))
         for f in e["frames"]:
