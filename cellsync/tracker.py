@@ -150,6 +150,7 @@ class CellJob:
     segments: list = field(default_factory=list)  # Segment from cellsync.segment()
     lineage: CellLineage = field(default_factory=CellLineage)  # the cell's AST reading
     targets: set = field(default_factory=set)  # column names the cell used as a model's target
+    known_frames: tuple = ()  # names bound to tracked frames after the cell
     retired: list = field(default_factory=list)  # (frame, text) of suggestions made stale
     estimators: dict = field(default_factory=dict)  # name -> class name of estimators bound
 
@@ -199,6 +200,7 @@ class Worker:
         self._last_metric: dict[tuple, float | None] = {}
         self._columns_seen: dict[str, set[str]] = {}  # frame name -> columns of its latest version
         self._targets: set[str] = set()  # columns used as a model's target: no segments on them
+        self._known_frames: tuple[str, ...] = ()
         self.explainer = None  # ExplainService, started when an LLM is configured
         self._pending_session: tuple | None = None
         self.versions_written = 0
@@ -270,6 +272,7 @@ class Worker:
         store = self._open()
         self._load_segments(store)
         self._targets |= job.targets
+        self._known_frames = job.known_frames
         new_segments = list(job.segments)
         for seg in job.segments:
             self._register(seg)
@@ -350,7 +353,7 @@ class Worker:
         )
         user = {s.text for segs in self._segments.values() for s in segs if s.source != "suggested"}
         samples = sample_values(versions) if self.cfg.explain_sample_values else None
-        facts = build_facts(entry, user, samples=samples)
+        facts = build_facts(entry, user, samples=samples, known_frames=self._known_frames)
         store.write_explanation(cell_pk, explain(facts, OFFLINE, self.cfg), cache_key(facts, OFFLINE))
         if self.cfg.explain_model != OFFLINE:
             if self.explainer is None:
@@ -828,6 +831,7 @@ class Tracker:
         job.segments, self._new_segments = self._new_segments, []
         job.lineage = self._lineage
         job.targets = self._target_columns()
+        job.known_frames = tuple(sorted(self._names))
         job.estimators = {n: sig[0] for n, (_, sig) in self._estimators.items()}
         self.worker.submit(job)
 

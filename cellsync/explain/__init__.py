@@ -27,7 +27,7 @@ __all__ = [
 
 def facts_for(store, entry: dict) -> FactSheet:
     user = {s.text for s in store.segments() if s.source != "suggested"}
-    return build_facts(entry, user)
+    return build_facts(entry, user, known_frames=store.frames())
 
 
 def explain_store(store, model: str | None = None, cells: list[int] | None = None, cfg: Settings | None = None, llm=None):

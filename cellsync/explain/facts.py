@@ -33,6 +33,7 @@ class FactSheet(Record):
     # what the data shows, in the sentences every screen uses (phrasing.py): an LLM restates
     # these, it does not have to infer them from the numbers
     statements: tuple[str, ...] = ()
+    known_frames: tuple[str, ...] = ()  # names of the tables followed: `x.join(..)` is a table op only on one
 
     def for_prompt(self) -> dict:
         """What an LLM sees: the same facts, with the code redacted once more."""
@@ -50,7 +51,7 @@ _FRAME_KEYS = (
 
 
 def build_facts(entry: dict, user_segments: set[str] | None = None, missing: dict | None = None,
-                samples: dict | None = None) -> FactSheet:
+                samples: dict | None = None, known_frames=()) -> FactSheet:
     """From one `Store.timeline()` entry. `user_segments`: texts of segments people defined
     (their impacts are always included; suggested ones only when flagged). `missing`: per
     version id, per column (missing before, missing after) where that changed."""
@@ -78,6 +79,7 @@ def build_facts(entry: dict, user_segments: set[str] | None = None, missing: dic
         metrics=metrics,
         samples=samples or None,
         statements=tuple(frames_sentences(frames)),
+        known_frames=tuple(sorted(known_frames)),
     )
 
 

@@ -159,6 +159,26 @@ def _is_mask(node) -> bool:
     return False
 
 
+# Method names that str, list and dict share with pandas: read as a table operation only when
+# the receiver is a table (`"::".join(parts)` is not a join of tables).
+_SHARED_NAMES = frozenset({"join", "replace", "split", "strip", "count", "index", "append", "pop", "insert",
+                           "extend", "update", "copy", "get", "items", "keys", "values", "format", "lower", "upper"})
+_LIBRARIES = frozenset({"pd", "pandas", "np", "numpy"})
+
+
+def _root(node):
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node
+
+
+def _not_a_table(receiver, frame_names: set[str]) -> bool:
+    root = _root(receiver)
+    if isinstance(root, (ast.Constant, ast.JoinedStr, ast.List, ast.Dict, ast.Tuple, ast.ListComp)):
+        return True
+    return isinstance(root, ast.Name) and root.id not in frame_names and root.id not in _LIBRARIES
+
+
 def steps_of(expr, target: str, frame_names: set[str]) -> list[Step]:
     """The idioms in one expression, innermost first (the order they run in)."""
     out: list[Step] = []
@@ -170,6 +190,8 @@ def steps_of(expr, target: str, frame_names: set[str]) -> list[Step]:
             if isinstance(fn, ast.Attribute):
                 visit(fn.value)
                 name = fn.attr
+                if name in _SHARED_NAMES and _not_a_table(fn.value, frame_names):
+                    return
                 receiver = _unparse(fn.value)
                 if isinstance(fn.value, ast.Call) and isinstance(fn.value.func, ast.Name):
                     receiver = f"a {fn.value.func.id} model"
@@ -347,7 +369,7 @@ def explain_offline(facts: FactSheet) -> OfflineText:
     and the dashboard show); the code's intent goes to the step-by-step details, and into the
     summary only for cells that changed no data (imports, a model fitted, a value shown)."""
     frames = list(facts.frames)
-    frame_names = {f["name"] for f in frames} | {f.get("parent") for f in frames if f.get("parent")}
+    frame_names = {f["name"] for f in frames} | {f.get("parent") for f in frames if f.get("parent")} | set(facts.known_frames)
     series = {f["name"] for f in frames if f.get("series")}
     stmts = statement_steps(facts.code, frame_names - {None}, series)
     steps = [s for _, ss, _ in stmts for s in ss]
