@@ -293,8 +293,10 @@ def _match_rows(old, new, pairs, trust_labels=False):
         # which is what a reset_index, set_index or sort-and-reset looks like.
         # No label in common at all is no evidence either way (a row taken out as a Series,
         # a reset_index of a Series): it must not read as "every row removed".
+        # Labels other than positions 0..n-1 name the rows: they are trusted as they are.
+        renumbered = _positional(old.index) or _positional(new.index)
         suspicious = (len(label.old_pos) == 0 and len(old) > 0 and len(new) > 0) or (
-            not trust_labels and pairs and all(label_changes[p] > 0 for p in pairs)
+            not trust_labels and renumbered and pairs and all(label_changes[p] > 0 for p in pairs)
         )
         if not suspicious:
             return label, label_changes
