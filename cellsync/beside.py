@@ -68,6 +68,14 @@ def dashboard_url(store: str | Path, title: str = "CellSync") -> str:
         show=False, threaded=True, start=True, verbose=False, title=title,
     )
     wait_for_port(port)  # the address printed (or put in the iframe) answers at once
+    try:
+        # the server thread's library calls must not change the notebook's warning filters
+        from . import quiet
+
+        quiet.install()
+        thread.asyncio_loop.call_soon_threadsafe(quiet.mark_current_thread)
+    except Exception:
+        pass
     _state.update(thread=thread, url=f"http://127.0.0.1:{port}/", store=store)
     return _state["url"]
 

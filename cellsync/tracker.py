@@ -46,6 +46,7 @@ from .explain.facts import sample_values
 from .store import CellRun, Store, Version, cell_entry, impact_summary, metric_summary
 from .cache import BoundedDict
 from .work import WorkCounter
+from . import quiet
 from .versions import DataPlan, persist
 
 # CellSync's own problems go to `<store>/cellsync.log`, never to the notebook: a handler-less
@@ -206,6 +207,7 @@ class Worker:
         self.versions_written = 0
         self.bytes_written = 0
         self.last_job_seconds = 0.0
+        quiet.install()
         self._thread = threading.Thread(target=self._run, name="cellsync-worker", daemon=True)
         self._thread.start()
 
@@ -245,6 +247,7 @@ class Worker:
         return drained
 
     def _run(self) -> None:
+        quiet.mark_current_thread()  # the libraries' warning filters must not reach the user's
         while True:
             item = self._queue.get()
             if item is None:

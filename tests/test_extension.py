@@ -288,3 +288,33 @@ def test_added_rows_are_the_new_ones(shell):
     v = store.versions(frame="base")[-1]
     assert v.diff.rows_added == 1
     pd.testing.assert_frame_equal(store.added_rows(v.id), pd.DataFrame({"k": [9], "v": ["z"]}, index=[3]))
+
+
+def test_cellsync_threads_cannot_hide_or_print_the_users_warnings(shell):
+    """A library in CellSync's worker thread opening `catch_warnings()` + `simplefilter("ignore")`
+    must not hide the warning the user's code raises meanwhile, nor print its own."""
+    import threading
+    import warnings
+
+    from cellsync import quiet
+
+    inside, release = threading.Event(), threading.Event()
+
+    def library_in_a_cellsync_thread():
+        quiet.mark_current_thread()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what pandas and scikit-learn do, hundreds of times
+            warnings.warn("from the worker", RuntimeWarning)
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=library_in_a_cellsync_thread)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        t.start()
+        assert inside.wait(10)
+        warnings.warn("the user's own", FutureWarning)  # while the worker's block is open
+        release.set()
+        t.join(10)
+    # the user's warning is there; the worker's was neither shown nor recorded
+    assert [str(w.message) for w in seen] == ["the user's own"]

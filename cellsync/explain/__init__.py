@@ -78,8 +78,10 @@ class ExplainService:
         self._queue.put(None)
 
     def _run(self) -> None:
+        from .. import quiet
         from ..store import Store
 
+        quiet.mark_current_thread()
         store = None
         while True:
             item = self._queue.get()
