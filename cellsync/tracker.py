@@ -45,6 +45,7 @@ from .explain.facts import sample_values
 from .store import CellRun, Store, Version, cell_entry, impact_summary, metric_summary
 from .cache import BoundedDict
 from .work import WorkCounter
+from .engines import engine_changes, engine_version
 from .versions import DataPlan, persist
 
 log = logging.getLogger("cellsync")
@@ -277,6 +278,7 @@ class Worker:
             version, match = done
             versions.append(version)
             if ch.frame is None:
+                impacts.extend((version.id, ch.name, imp) for imp in getattr(ch, "impacts", ()))  # engines
                 continue
             try:
                 if version.profile is not None:
@@ -447,6 +449,8 @@ class Worker:
         return version_id
 
     def _version(self, ch: FrameChange, by_object: dict) -> tuple[Version, Any] | None:
+        if getattr(ch, "engine", None):  # polars / Spark frames: profiled by their engine (cellsync/engines)
+            return engine_version(self, ch)
         cfg = self.cfg
         parent_id = self._resolve(ch.parent_version)
         if ch.change == "deleted":
@@ -754,7 +758,7 @@ class Tracker:
         self._prev_states = {n: self._objects.get(k) for n, k in self._names.items()}
         self._prev_versions = dict(self._versions)
         self._lineage = analyse(code) if code else CellLineage()
-        changes: list[FrameChange] = []
+        changes: list[FrameChange] = engine_changes(self)  # polars / Spark frames: cellsync/engines
         fresh = []
         # objects we already follow first, so a frame derived from a frame that was also
         # changed in this cell gets that frame's new version as parent
