@@ -144,3 +144,38 @@ def test_a_column_of_python_objects_is_noted_not_fatal(pshell):
     v = _versions(recorded(pshell), "odd")[-1]
     assert v.n_rows == 3 and v.profile.column("a").mean == 2.0
     assert v.profile.column("o").note.startswith("not profiled:")
+
+
+@pytest.mark.kernel
+def test_polars_in_a_real_kernel_and_nothing_under_any_cell(tmp_path, monkeypatch):
+    """nbclient runs a notebook on a real kernel: polars frames are recorded with the numbers
+    polars gives, and a lazy plan that fails when resolved leaves no output under any cell
+    (the problem is one line in `%cellsync status`)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    import cellsync
+
+    monkeypatch.setenv("CELLSYNC_STORE", str(tmp_path / "store"))
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
+        "import polars as pl",
+        "%load_ext cellsync",
+        "df = pl.DataFrame({'age': list(range(100)), 'x': [i * 0.5 for i in range(100)]})",
+        "df = df.filter(pl.col('age') >= 18)",
+        "bad = pl.scan_parquet('does-not-exist.parquet')",
+        "import cellsync; _ = cellsync.flush(60)",
+        "%cellsync status",
+    )]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [[o for o in c.outputs] for c in nb.cells]
+    assert [o.output_type for out in outputs for o in out if o.output_type == "error"] == []
+    for i in (0, 2, 3, 4):  # the user's cells: nothing under them
+        assert outputs[i] == [], (i, outputs[i])
+    status = "".join(o.get("text", "") for o in outputs[6])
+    line = [ln for ln in status.splitlines() if "engine.polars" in ln]
+    assert len(line) == 1 and "does-not-exist" in line[0]
+    st = cellsync.open_store(tmp_path / "store")
+    v = st.versions(frame="df")[-1]
+    assert (v.n_rows, v.diff.rows_removed) == (82, 18)

@@ -308,13 +308,18 @@ def _content_match(old, new, cols) -> RowMatch:
     """Pair the k-th copy of a row (hash over `cols`) in `old` with its k-th copy in `new`."""
     pl = _pl()
 
-    def keyed(df):
-        return (df.select(cols).hash_rows(seed=0).to_frame("h")
-                .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("pos"))
-                .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("h").alias("k")))
-
-    joined = keyed(old).join(keyed(new), on=["h", "k"], how="inner", suffix="_new").sort("pos_new")
-    return RowMatch(joined.get_column("pos").to_numpy(), joined.get_column("pos_new").to_numpy(), "content")
+    a = old.select(cols).hash_rows(seed=0).to_frame("h").with_row_index("pos")
+    b = new.select(cols).hash_rows(seed=0).to_frame("h").with_row_index("pos")
+    if a.get_column("h").is_duplicated().any() or b.get_column("h").is_duplicated().any():
+        # repeated rows: number the copies so the k-th pairs with the k-th (a window over
+        # the hash: only paid when some row occurs more than once)
+        a = a.with_columns(pl.int_range(pl.len()).over("h").alias("k"))
+        b = b.with_columns(pl.int_range(pl.len()).over("h").alias("k"))
+        on = ["h", "k"]
+    else:
+        on = ["h"]
+    joined = a.join(b, on=on, how="inner", suffix="_new").sort("pos_new")
+    return RowMatch(joined.get_column("pos").cast(pl.Int64).to_numpy(), joined.get_column("pos_new").cast(pl.Int64).to_numpy(), "content")
 
 
 def _shift(a, b) -> tuple[float | None, str | None, bool]:
