@@ -42,6 +42,9 @@ class EngineChange(FrameChange):
     in the blocking part); the engine's own objects travel in `native` / `parent_native`."""
 
     engine: str = ""
+    # declared here too: FrameChange on main (issue 11) no longer has it; polars/Spark decide
+    # reshapes from their own call names (RESHAPING)
+    reshape: bool = False
     native: Any = None
     parent_native: Any = None
     lazy: bool = False
