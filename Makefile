@@ -7,18 +7,18 @@ VENV_PD2 ?= .venv-pd2
 DEMO_STORE ?= notebooks/.cellsync
 PORT ?= 5006
 
-.PHONY: install browser demo test test-fast bench clean
+.PHONY: install browser demo test test-fast test-engines bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c constraints.txt -e ".[test]"
+	$(VENV)/bin/pip install -q -c constraints.txt -e ".[test,engines]"
 	touch $@
 
 $(VENV_PD2)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_PD2)
 	$(VENV_PD2)/bin/pip install -q --upgrade pip
-	$(VENV_PD2)/bin/pip install -q -e ".[test]" "pandas==2.2.*"
+	$(VENV_PD2)/bin/pip install -q -e ".[test,engines]" "pandas==2.2.*"
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,13 +34,18 @@ demo: install
 	$(VENV)/bin/cellsync show $(DEMO_STORE)
 	$(VENV)/bin/cellsync serve $(DEMO_STORE) --port $(PORT)
 
+# Spark tests start a JVM (~10 s) and run jobs: `make test` runs the short subset marked
+# engines_smoke; `make test-engines` runs every polars and Spark test.
 test: $(VENV)/.installed $(VENV_PD2)/.installed browser
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -m "not engines or engines_smoke"
 	@echo "--- the tracker, store and explainers again on pandas 2.2 (no copy-on-write: the content-hash fallback) ---"
-	$(VENV_PD2)/bin/python -m pytest -q -p no:cacheprovider -m "not browser"
+	$(VENV_PD2)/bin/python -m pytest -q -p no:cacheprovider -m "not browser and (not engines or engines_smoke)"
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -q -m "not kernel and not slow and not browser"
+
+test-engines: install
+	nice -n 10 $(VENV)/bin/python -m pytest -q tests/test_engines_*.py
 
 bench: install
 	$(VENV)/bin/python bench/run.py

@@ -112,6 +112,18 @@ class Settings(param.Parameterized):
         doc="Print one short line (no stack) under the cell after which CellSync first met a kind of "
             "problem of its own; details go to the store's cellsync.log and `%cellsync status`.",
     )
+    # --- engines (polars, Spark): cellsync/engines, docs/engines.md ---
+    spark_sample_rows = param.Integer(
+        default=100_000, bounds=(0, None),
+        doc="Rows of the seeded sample of each Spark version kept in the store (histograms, top values, SnapGrid).",
+    )
+    spark_time_budget = param.Number(
+        default=60.0, bounds=(1, None),
+        doc="Seconds CellSync's Spark jobs may take per version; past it they are cancelled and the version says so.",
+    )
+    spark_pool = param.String(
+        default="cellsync", doc="Spark scheduler pool of CellSync's jobs (takes effect with spark.scheduler.mode=FAIR).",
+    )
 
 
 _ENV_PREFIX = "CELLSYNC_"

@@ -47,6 +47,7 @@ from .store import CellRun, Store, Version, cell_entry, impact_summary, metric_s
 from .cache import BoundedDict
 from .work import WorkCounter
 from . import quiet
+from .engines import engine_changes, engine_version
 from .versions import DataPlan, persist
 
 # CellSync's own problems go to `<store>/cellsync.log`, never to the notebook: a handler-less
@@ -308,6 +309,7 @@ class Worker:
                 version = dataclasses.replace(version, operation=op)
             versions.append(version)
             if ch.frame is None:
+                impacts.extend((version.id, ch.name, imp) for imp in getattr(ch, "impacts", ()))  # engines
                 continue
             try:
                 if version.profile is not None:
@@ -569,6 +571,8 @@ class Worker:
         ch.diff_frame = None
 
     def _version(self, ch: FrameChange, by_object: dict, job: CellJob) -> tuple[Version, Any] | None:
+        if getattr(ch, "engine", None):  # polars / Spark frames: profiled by their engine (cellsync/engines)
+            return engine_version(self, ch)
         cfg = self.cfg
         self._choose_parent(ch, job)
         parent_id = self._resolve(ch.parent_version)
@@ -942,7 +946,7 @@ class Tracker:
         self._prev_states = {n: self._objects.get(k) for n, k in self._names.items()}
         self._prev_versions = dict(self._versions)
         self._lineage = analyse(code) if code else CellLineage()
-        changes: list[FrameChange] = []
+        changes: list[FrameChange] = engine_changes(self)  # polars / Spark frames: cellsync/engines
         fresh = []
         # objects we already follow first, so a frame derived from a frame that was also
         # changed in this cell gets that frame's new version as parent

@@ -151,7 +151,7 @@ def test_clicking_a_cell_shows_its_numbers_and_a_histogram(browser, server):
     before, removed, old_before, old_removed = expected_dropna()
     p = Page(browser, server)
     p.row("dropna").click()
-    view = p.page.locator(f"text=removed {removed:,} of {before:,} rows").first
+    view = p.page.locator(f"text=Removed {removed:,} of the {before:,} rows").first
     view.wait_for(timeout=10_000)
     flag = p.page.locator(f"text=/80 and over in patients: {old_removed} of {old_before} removed/").first
     flag.wait_for(timeout=5_000)

@@ -94,7 +94,7 @@ def test_sidecar_follows_the_notebook(lab):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         side = sidecar_frame(page)
-        row = side.locator(".tabulator-row", has_text="removed 4 of 10 rows")
+        row = side.locator(".tabulator-row", has_text="Removed 4 of the 10 rows")
         row.first.wait_for(timeout=20_000)
         page.screenshot(path=str(Path(__file__).parent / "artifacts" / "sidecar.png"))
         # clicking a cell in the sidecar selects that cell in the notebook
@@ -139,7 +139,7 @@ def test_sidecar_follows_the_notebook(lab):
         page.locator(".jp-Dialog-button", has_text="Restart").click()
         page.wait_for_timeout(3000)
         side = sidecar_frame(page, not_url=side.url)
-        side.locator(".tabulator-row", has_text="removed 4 of 10 rows").first.wait_for(timeout=20_000)
+        side.locator(".tabulator-row", has_text="Removed 4 of the 10 rows").first.wait_for(timeout=20_000)
         # the saved notebook stays small: a widget reference, not Panel's scripts
         page.keyboard.press("Control+s")
         page.wait_for_timeout(1500)
@@ -196,7 +196,7 @@ def assert_dashboard_shows_the_filter(browser, url: str, requests: list[str]) ->
     dash = browser.new_page(viewport={"width": 1400, "height": 1000})
     dash.on("request", lambda r: requests.append(r.url))
     dash.goto(url)
-    dash.locator(".tabulator-row", has_text="removed 4 of 10 rows").first.wait_for(timeout=20_000)
+    dash.locator(".tabulator-row", has_text="Removed 4 of the 10 rows").first.wait_for(timeout=20_000)
     external = [u for u in requests if not LOCAL.match(u)]
     assert external == [], external[:5]
 

@@ -1,0 +1,356 @@
+"""PySpark frames: nothing is collected but aggregates and a seeded sample.
+
+Per version, in the worker thread (never under the user's cell):
+
+1. the schema and a one-line plan step from the analyzed plan (no job);
+2. ONE aggregation job: the row count, per column the missing count, approximate distinct
+   count, min / max / mean / std and approximate quantiles, and the row count of every
+   registered segment (segment conditions compiled by narwhals, aggregated natively);
+3. one sampling job: a seeded sample of at most `spark_sample_rows` rows, fetched as Arrow
+   (never `toPandas()`), persisted like a pandas version and labelled as a sample, so SnapGrid
+   and the dashboard work from the store without Spark. Histograms and top values come from it
+   and say so.
+
+A filter (the new plan is a `Filter` over the parent's plan) removes exactly before − after
+rows, per segment too: those impacts are exact. Other changes report net counts only
+(`row_identity: "none"`): Spark rows have no identity to follow without a key.
+
+Cost control: CellSync's jobs run in their own scheduler pool (`spark.scheduler.pool`, used
+when the session runs the FAIR scheduler) and job group; a watchdog cancels that group past
+`spark_time_budget` seconds, or as soon as a job of the user's starts, and the version then
+says "not profiled: ..." instead of holding the cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+import uuid
+
+from ..diff import FrameDiff
+from ..profile import QUANTILES, ColumnProfile, FrameProfile
+from ..versions import DataPlan, persist
+from .base import EngineError, segment_expr
+
+ENGINE = "spark"
+
+
+def _frame_types() -> tuple:
+    types = []
+    try:
+        from pyspark.sql import DataFrame
+
+        types.append(DataFrame)
+    except Exception:
+        pass
+    try:  # classic PySpark 4 has its own class beside the generic one
+        from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
+
+        types.append(ClassicDataFrame)
+    except Exception:
+        pass
+    return tuple(types)
+
+
+def is_frame(value) -> bool:
+    types = _frame_types()
+    return bool(types) and isinstance(value, types)
+
+
+def hold(obj):
+    return obj  # a Spark DataFrame is an immutable plan: holding it holds no data
+
+
+def fingerprint(obj) -> tuple:
+    return ("spark", id(obj))  # immutable: only rebinding changes what a name means
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+_IDS = re.compile(r"#\d+L?")
+
+
+def _analyzed(df):
+    return df._jdf.queryExecution().analyzed()
+
+
+def plan_step(df) -> str:
+    """The step that made this frame, on one line, from the analyzed plan: the first node that
+    is not a plain column selection (`Filter (age >= 18)`, `Join LeftOuter, (id = id)`,
+    `Aggregate [region], ...`, `Relation [...] parquet`). Attribute ids (`#12L`) are dropped."""
+    lines = [_IDS.sub("", ln).lstrip(" :+-").strip() for ln in _analyzed(df).toString().splitlines()]
+    lines = [ln for ln in lines if ln]
+    for ln in lines:
+        if ln.startswith("Project") and " AS " not in ln:
+            continue
+        if ln.startswith("SubqueryAlias"):
+            continue
+        return ln[:200]
+    return (lines[0] if lines else "(empty plan)")[:200]
+
+
+def is_filter_of(child, parent) -> bool:
+    """The child's plan is a Filter directly over the parent's plan."""
+    node = _analyzed(child)
+    return node.nodeName() == "Filter" and node.child().sameResult(_analyzed(parent))
+
+
+# --- cost control ----------------------------------------------------------------------------
+
+
+class _Guard:
+    """Runs CellSync's Spark jobs in their own pool and job group, and cancels that group past
+    the time budget or when a job that is not CellSync's starts (the user's next cell)."""
+
+    def __init__(self, sc, cfg, name: str):
+        self.sc, self.budget = sc, float(cfg.spark_time_budget)
+        self.pool = cfg.spark_pool
+        self.group = f"cellsync-{uuid.uuid4().hex[:12]}"
+        self.reason: str | None = None
+        self._done = threading.Event()
+        self._name = name
+
+    def __enter__(self):
+        self.sc.setLocalProperty("spark.scheduler.pool", self.pool)
+        self.sc.setJobGroup(self.group, f"CellSync profile of {self._name}", interruptOnCancel=True)
+        self._ours_before = set(self.sc.statusTracker().getActiveJobsIds())
+        threading.Thread(target=self._watch, name="cellsync-spark-watch", daemon=True).start()
+        return self
+
+    def _watch(self):
+        started = time.monotonic()
+        tracker = self.sc.statusTracker()
+        seen_before: set = set()
+        while not self._done.wait(0.2):
+            if time.monotonic() - started > self.budget:
+                self.reason = f"over the {self.budget:g} s time budget (spark_time_budget)"
+            else:
+                try:
+                    # active first, then ours: a job of ours that starts in between is in both
+                    active = set(tracker.getActiveJobsIds())
+                    others = active - set(tracker.getJobIdsForGroup(self.group)) - self._ours_before
+                except Exception:
+                    others = set()
+                # a job seen in two polls in a row, so a race with our own job's start or end
+                # is never taken for the notebook's
+                if others & seen_before:
+                    self.reason = "gave way to a Spark job of the notebook's"
+                seen_before = others
+            if self.reason:
+                self.sc.cancelJobGroup(self.group)
+                return
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self.sc.setLocalProperty("spark.scheduler.pool", None)
+        self.sc.setLocalProperty("spark.jobGroup.id", None)
+        self.sc.setLocalProperty("spark.job.description", None)
+        return False
+
+    def check(self, exc: BaseException | None = None):
+        if self.reason:
+            raise EngineError(f"profile skipped: {self.reason}") from exc
+
+
+# --- the aggregation job -----------------------------------------------------------------------
+
+_NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType")
+
+
+def _kind(dtype) -> str:
+    name = type(dtype).__name__
+    if name == "BooleanType":
+        return "bool"
+    if name in _NUMERIC:
+        return "numeric"
+    if name in ("DateType", "TimestampType", "TimestampNTZType"):
+        return "datetime"
+    if name in ("StringType", "VarcharType", "CharType"):
+        return "string"
+    return "other"
+
+
+def aggregate(df, cfg, segments=(), columns: bool = True) -> tuple[int, dict, dict]:
+    """One Spark job: row count, per-column aggregates and segment counts.
+    Returns (rows, {column: {stat: value}}, {segment text: rows})."""
+    import narwhals as nw
+    from pyspark.sql import functions as F
+
+    fields = df.schema.fields[: cfg.max_profile_columns] if columns else []
+    schema = {f.name: type(f.dataType).__name__ for f in df.schema.fields}
+    seg_cols = {}
+    src = df
+    exprs = {}
+    for seg in segments:
+        try:
+            exprs[f"__cellsync_seg{len(exprs)}"] = (seg, segment_expr(seg.spec, schema))
+        except Exception:  # the segment's columns are not in this frame
+            continue
+    if exprs:
+        # narwhals compiles each condition to a Spark column; the sums join the one job below
+        src = nw.from_native(df).with_columns(*[e.alias(k) for k, (_, e) in exprs.items()]).to_native()
+        seg_cols = {k: seg for k, (seg, _) in exprs.items()}
+    aggs = [F.count(F.lit(1)).alias("__rows")]
+    for i, f in enumerate(fields):
+        c, kind = F.col(f"`{f.name}`"), _kind(f.dataType)
+        aggs += [F.count(c).alias(f"{i}:count"), F.approx_count_distinct(c).alias(f"{i}:unique")]
+        if kind == "numeric":
+            x = c.cast("double")
+            aggs += [F.min(x).alias(f"{i}:min"), F.max(x).alias(f"{i}:max"), F.avg(x).alias(f"{i}:mean"),
+                     F.stddev_samp(x).alias(f"{i}:std"),
+                     F.percentile_approx(x, list(QUANTILES), 10_000).alias(f"{i}:q")]
+        elif kind in ("datetime", "string", "bool"):
+            aggs += [F.min(c).alias(f"{i}:min"), F.max(c).alias(f"{i}:max")]
+    for k in seg_cols:
+        aggs.append(F.sum(F.col(k).cast("long")).alias(k))
+    row = src.agg(*aggs).collect()[0].asDict()
+    stats = {f.name: {k.split(":", 1)[1]: v for k, v in row.items() if k.startswith(f"{i}:")} for i, f in enumerate(fields)}
+    counts = {seg_cols[k].text: int(row[k] or 0) for k in seg_cols}
+    return int(row["__rows"]), stats, counts
+
+
+def _sample(df, n_rows: int, cfg):
+    """A seeded sample of at most `spark_sample_rows` rows, as Arrow-backed pandas."""
+    import pandas as pd
+
+    k = int(cfg.spark_sample_rows)
+    part = df if n_rows <= k else df.sample(withReplacement=False, fraction=min(1.0, 1.2 * k / n_rows), seed=cfg.sample_seed).limit(k)
+    table = part.toArrow()
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def profile_from(n_rows, stats, df, sample, cfg) -> FrameProfile:
+    """Exact or approximate aggregates from the job; histograms and top values from the sample."""
+    from ..profile import profile_frame
+
+    sampled = len(sample) < n_rows
+    sample_profile = profile_frame(sample, cfg) if len(sample) else None
+    cols = []
+    for i, f in enumerate(df.schema.fields[: cfg.max_profile_columns]):
+        st, kind = stats[f.name], _kind(f.dataType)
+        count = int(st["count"])
+        from_sample = sample_profile.column(f.name) if sample_profile is not None else None
+        out = dict(name=f.name, position=i, dtype=f.dataType.simpleString(), kind=kind, count=count,
+                   missing=n_rows - count, unique=int(st["unique"]), unique_approx=True)
+        if kind == "numeric" and count:
+            qs = st.get("q") or [None] * len(QUANTILES)
+            out.update(min=st["min"], max=st["max"], mean=st["mean"], std=st["std"],
+                       quantiles={str(q): v for q, v in zip(QUANTILES, qs)})
+            if type(f.dataType).__name__ in ("ByteType", "ShortType", "IntegerType", "LongType"):
+                out["min"], out["max"] = int(st["min"]), int(st["max"])
+        elif kind in ("datetime", "string", "bool") and count:
+            mn, mx = st.get("min"), st.get("max")
+            out.update(min=mn.isoformat() if hasattr(mn, "isoformat") else mn,
+                       max=mx.isoformat() if hasattr(mx, "isoformat") else mx)
+        if from_sample is not None and from_sample.note is None:
+            out.update(histogram=from_sample.histogram, top_values=from_sample.top_values, length=from_sample.length)
+        cols.append(ColumnProfile(**out))
+    notes = []
+    if sampled:
+        notes.append(f"histograms and top values estimated from a seeded sample of {len(sample):,} of {n_rows:,} rows; "
+                     "distinct counts and quantiles approximate")
+    if len(df.schema.fields) > cfg.max_profile_columns:
+        notes.append(f"not profiled: columns {cfg.max_profile_columns + 1}-{len(df.schema.fields)} "
+                     f"(max_profile_columns={cfg.max_profile_columns})")
+    return FrameProfile(n_rows=n_rows, n_cols=len(df.schema.fields), index="none (Spark)", index_unique=True,
+                        memory_bytes=None, columns=tuple(cols), note="; ".join(notes) or None)
+
+
+# --- the version -------------------------------------------------------------------------------
+
+
+def _session_alive(df):
+    try:
+        sc = df.sparkSession.sparkContext
+        if sc._jsc is None or sc._jsc.sc().isStopped():
+            raise EngineError("the Spark session of this frame is stopped")
+        return sc
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise EngineError(f"no usable Spark session: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+
+
+def record(worker, ch, parent_id):
+    from ..segments import SegmentImpact
+    from ..store import Version
+
+    cfg, df = worker.cfg, ch.native
+    sc = _session_alive(df)
+    step = plan_step(df)
+    segs = worker.segments_for(ch.name, ch.parent_name)
+    parent = ch.parent_native
+    parent_prof = worker._profiles.get(parent_id) if parent_id else None
+    parent_counts = _SEGMENT_COUNTS.get(parent_id, {})
+    is_filter = parent is not None and _safe(is_filter_of, df, parent)
+    with _Guard(sc, cfg, ch.name) as guard:
+        try:
+            n_rows, stats, counts = aggregate(df, cfg, segs)
+            late = [s for s in segs if s.text in counts and s.text not in parent_counts]
+            if is_filter and late:
+                # segments registered after the parent was profiled: count them on the
+                # parent too (one more job, segment sums only), so the filter's impact is exact
+                parent_counts = {**parent_counts, **aggregate(parent, cfg, late, columns=False)[2]}
+                _SEGMENT_COUNTS[parent_id] = parent_counts
+            sample = _sample(df, n_rows, cfg)
+        except Exception as exc:
+            guard.check(exc)
+            raise
+    prof = profile_from(n_rows, stats, df, sample, cfg)
+    _SEGMENT_COUNTS[ch.version_id] = counts
+    worker._profiles[ch.version_id] = prof
+    if parent is not None and parent_prof is not None:
+        before = parent_prof.n_rows
+        old_cols = [c.name for c in parent_prof.columns]
+        new_cols = [f.name for f in df.schema.fields]
+        identity = "reshape" if ch.reshape else "none"
+        d = FrameDiff(
+            rows_before=before, rows_after=n_rows,
+            rows_removed=0 if ch.reshape else max(0, before - n_rows),
+            rows_added=0 if ch.reshape else max(0, n_rows - before),
+            rows_kept=0 if ch.reshape else min(before, n_rows), row_identity=identity,
+            columns_added=tuple(c for c in new_cols if c not in old_cols),
+            columns_removed=tuple(c for c in old_cols if c not in new_cols),
+        )
+        if is_filter:
+            overall = (before - n_rows) / before if before else None
+            for seg in segs:
+                if seg.text in parent_counts and seg.text in counts:
+                    b, a = parent_counts[seg.text], counts[seg.text]
+                    rate = (b - a) / b if b else None
+                    ch.impacts.append(SegmentImpact(
+                        segment=seg.text, name=seg.name, rows_before=b, rows_after=a, rows_removed=b - a,
+                        rows_added=0, removal_rate=rate, overall_removal_rate=overall,
+                        flagged=bool(rate is not None and overall is not None and b - a > 0 and b >= cfg.flag_min_rows
+                                     and rate >= cfg.flag_ratio * overall and rate - overall >= cfg.flag_min_points),
+                        note="a filter: removed = before - after, exact",
+                    ))
+    else:
+        d = FrameDiff(rows_before=None, rows_after=n_rows, rows_removed=0, rows_added=n_rows, rows_kept=0,
+                      row_identity="new", columns_added=tuple(f.name for f in df.schema.fields))
+    plan = persist(worker._open().files, sample, cfg) if cfg.persist_data else DataPlan(kind="none", rows=n_rows, note="persist_data is off")
+    if plan.kind != "none" and len(sample) < n_rows:
+        plan = dataclasses.replace(plan, sampled=True, sample_of=n_rows,
+                                   note=f"seeded sample of {len(sample):,} of {n_rows:,} rows (Spark)")
+    worker.bytes_written += plan.bytes_written
+    worker._plans[ch.version_id] = plan
+    note = f"Spark: {step}" + (f" — {prof.note}" if prof.note else "")
+    return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change=ch.change,
+                   n_rows=n_rows, n_cols=len(df.schema.fields), parent_id=parent_id, parent_frame=ch.parent_name,
+                   profile=prof, diff=d, data=plan, note=note[:300])
+
+
+# segment counts of recent versions (version id -> {segment text: rows}): a filter's impact is
+# the parent's count minus the child's
+from ..cache import BoundedDict  # noqa: E402
+
+_SEGMENT_COUNTS: BoundedDict = BoundedDict(256)
+
+
+def _safe(fn, *args) -> bool:
+    try:
+        return bool(fn(*args))
+    except Exception:
+        return False

@@ -1,0 +1,136 @@
+"""PySpark frames tracked in a real IPython shell against a real local SparkSession; every
+count is checked against Spark SQL computed independently. Marked `engines` (the JVM takes
+~10 s to start); `make test` runs the short subset marked `engines_smoke` too."""
+
+import pytest
+
+pyspark = pytest.importorskip("pyspark")
+
+from conftest import recorded, run  # noqa: E402
+
+pytestmark = pytest.mark.engines
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    s = (SparkSession.builder.master("local[2]").appName("cellsync-tests")
+         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+         .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def sshell(shell, spark):
+    shell.user_ns["spark"] = spark
+    run(shell, "import cellsync\nfrom pyspark.sql import functions as F")
+    run(shell, "people = spark.range(20000).select((F.col('id') % 97).alias('age'), "
+               "F.when(F.col('id') % 5 == 0, None).otherwise(F.col('id') * 1.5).alias('income'), "
+               "F.element_at(F.array(F.lit('north'), F.lit('south'), F.lit('east')), (F.col('id') % 3 + 1).cast('int')).alias('region'))")
+    spark.catalog.dropTempView("people_sql") if spark.catalog.tableExists("people_sql") else None
+    shell.user_ns["people"].createOrReplaceTempView("people_sql")
+    return shell
+
+
+def sql_count(spark, where="true"):
+    return spark.sql(f"select count(*) from people_sql where {where}").collect()[0][0]
+
+
+@pytest.mark.engines_smoke
+def test_filter_rows_and_segment_counts_match_spark_sql(sshell, spark):
+    run(sshell, 'cellsync.segment("old", "age >= 80")')
+    run(sshell, 'cellsync.segment("north", "region == \\"north\\"")')
+    run(sshell, "people = people.filter(F.col('income').isNotNull())")
+    st = recorded(sshell)
+    first, v = st.versions(frame="people")
+    assert first.n_rows == sql_count(spark) == 20000
+    assert v.n_rows == sql_count(spark, "income is not null")
+    assert v.diff.rows_removed == sql_count(spark, "income is null") == 4000
+    assert "Filter" in v.note
+    imps = {i["segment"]: i for i in st.impacts(frame="people") if i["version_id"] == v.id}
+    old = imps["age >= 80"]
+    assert old["rows_before"] == sql_count(spark, "age >= 80")
+    assert old["rows_after"] == sql_count(spark, "age >= 80 and income is not null")
+    assert old["rows_removed"] == sql_count(spark, "age >= 80 and income is null")
+    assert imps['region == "north"']["rows_removed"] == sql_count(spark, "region = 'north' and income is null")
+    prof = v.profile.column("income")
+    exact = spark.sql("select min(income), max(income), avg(income), count(income) from people_sql where income is not null").collect()[0]
+    assert (prof.min, prof.max, prof.count) == (exact[0], exact[1], exact[3])
+    assert prof.mean == pytest.approx(exact[2], rel=1e-12) and prof.missing == 0
+    assert v.profile.column("age").unique == pytest.approx(97, rel=0.05)  # approx_count_distinct
+
+
+@pytest.mark.engines_smoke
+def test_sample_is_seeded_labelled_and_readable_without_spark(sshell, spark, monkeypatch):
+    import cellsync
+
+    monkeypatch.setattr(cellsync.settings, "spark_sample_rows", 1000)
+    run(sshell, "people = people.filter(F.col('age') < 90)")
+    st = recorded(sshell)
+    v = st.versions(frame="people")[-1]
+    assert v.data.sampled and v.data.sample_of == v.n_rows == sql_count(spark, "age < 90")
+    back = st.load_frame(v.id)
+    assert 0 < len(back) <= 1000 and list(back.columns) == ["age", "income", "region"]
+    assert (back["age"] < 90).all()
+    assert "estimated from a seeded sample" in v.profile.note
+    from cellsync.snapgrid import snapgrid
+
+    cell = snapgrid(st, "people", "age >= 80").cells[-1]
+    assert cell.status == "estimated from sample"
+
+
+def test_join_groupby_union_dedup_withcolumn(sshell, spark):
+    run(sshell, "regions = spark.createDataFrame([('north', 'N'), ('south', 'S')], ['region', 'code'])")
+    run(sshell, "joined = people.join(regions, 'region', 'left')")
+    run(sshell, "by_region = people.groupBy('region').count()")
+    run(sshell, "both = people.union(people)")
+    run(sshell, "uniq = both.dropDuplicates()")
+    run(sshell, "people = people.withColumn('age2', F.col('age') * 2)")
+    st = recorded(sshell)
+    rows = {v.frame: v for v in st.versions()}
+    assert rows["joined"].n_rows == spark.sql("select count(*) from people_sql p left join (select 'north' region union all select 'south') r on p.region = r.region").collect()[0][0]
+    assert "Join LeftOuter" in rows["joined"].note
+    assert rows["by_region"].n_rows == 3 and rows["by_region"].diff.row_identity == "reshape"
+    distinct = spark.sql("select count(*) from (select distinct * from people_sql)").collect()[0][0]
+    assert rows["both"].n_rows == 40000 and rows["uniq"].n_rows == distinct < 20000
+    assert rows["people"].diff.columns_added == ("age2",) and rows["people"].diff.rows_removed == 0
+
+
+def test_plan_that_fails_when_run_is_one_status_line(sshell):
+    from cellsync.extension import current_tracker
+
+    result = run(sshell, "broken = people.withColumn('x', F.raise_error(F.lit('boom')))")
+    assert result.success  # lazy: the user's cell is fine
+    st = recorded(sshell)
+    v = st.versions(frame="broken")[-1]
+    assert v.note.startswith("not profiled:") and "\n" not in v.note
+    msgs = {k: m for k, m in current_tracker().status()["problem_messages"].items() if k.startswith("engine.spark")}
+    assert msgs and all("\n" not in m and len(m) <= 240 for m in msgs.values())
+
+
+def test_time_budget_cancels_cellsync_jobs(sshell, spark, monkeypatch):
+    import cellsync
+
+    monkeypatch.setattr(cellsync.settings, "spark_time_budget", 1.0)
+    # a plan whose aggregation takes ~4 s: two partitions of rows that each sleep in the JVM
+    run(sshell, "slow = spark.range(0, 8, 1, 2).withColumn('z', F.expr('reflect(\"java.lang.Thread\", \"sleep\", cast(1000 as bigint))'))")
+    st = recorded(sshell)
+    v = st.versions(frame="slow")[-1]
+    assert "time budget" in v.note and v.note.startswith("not profiled:")
+    assert spark.range(5).count() == 5  # the session is still usable
+
+
+def test_stopped_session_is_one_status_line(sshell, spark):
+    """Last in the module: it stops the module's session."""
+    from cellsync.extension import current_tracker
+
+    spark.stop()
+    # a frame made before the session stopped, bound to a new name: nothing of the user's fails
+    result = run(sshell, "late = people")
+    assert result.success
+    v = recorded(sshell).versions(frame="late")[-1]
+    assert v.note.startswith("not profiled:") and "stopped" in v.note
+    assert any(k.startswith("engine.spark") for k in current_tracker().status()["problems"])
