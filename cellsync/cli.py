@@ -77,7 +77,7 @@ def show(store, as_json):
             click.echo("    " + phrasing.frame_line(f))
         for imp in c.get("segments", []):
             if imp["flagged"]:
-                click.echo("    FLAG " + phrasing.flag_line(imp))
+                click.echo("    FLAG " + phrasing.flag_line(imp, c["frames"]))
         metrics = c.get("metrics", [])
         for m in metrics:
             if m["segment"] is None:

@@ -221,6 +221,7 @@ class Predictions:
     proba: np.ndarray | None
     data: pd.DataFrame | None
     task: str  # classification | regression
+    target: str | None = None  # y_true's name: a segment on it would score the target against itself
 
 
 def prepare_predictions(y_true, y_pred, data=None, proba=None, name="model") -> Predictions:
@@ -249,7 +250,8 @@ def prepare_predictions(y_true, y_pred, data=None, proba=None, name="model") -> 
             raise PredictionError(
                 f"labels mix {' and '.join(sorted(kinds))} values (e.g. 1 and '1'); make them one type; nothing recorded"
             )
-    return Predictions(name, yt.copy(), yp.copy(), None if pr is None else pr.copy(), frame, task)
+    target = str(y_true.name) if isinstance(y_true, pd.Series) and y_true.name is not None else None
+    return Predictions(name, yt.copy(), yp.copy(), None if pr is None else pr.copy(), frame, task, target)
 
 
 def _column(values, what) -> np.ndarray:

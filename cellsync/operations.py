@@ -569,7 +569,7 @@ def classify(c: Change) -> Operation:
         return Operation("changed", None, {})
 
     index_moves = [v for v in chain_verbs(node) if v in ("set_index", "reset_index")] if c.binding is not None else []
-    if index_moves and d.rows_before == d.rows_after and not d.values_changed and not d.dtype_changes:
+    if index_moves and d.rows_before == d.rows_after and not d.values_changed and not d.dtype_changes and not d.reordered:
         return Operation("relabel", index_moves[-1], _relabel_detail(c), "code+data")
 
     if d.reordered and not col_facets and not d.columns_renamed:

@@ -68,6 +68,13 @@ def _rows(f: dict, count) -> str:
     return plural(count, one, many)
 
 
+def index_change_words(ix: dict) -> str:
+    before, after = ix.get("before") or {}, ix.get("after") or {}
+    if before.get("kind") == after.get("kind") == "positions":
+        return f"renumbered the rows 0 to {after.get('last')}" if after.get("n") else "renumbered the rows"
+    return f"replaced the row labels: {index_words(before)} before, {index_words(after)} now"
+
+
 def index_words(ix: dict | None) -> str:
     """Row labels in words: "positions 0 to 2", "dates 2020-01-01 to 2020-01-03"."""
     if not ix:
@@ -143,7 +150,7 @@ def _index_clause(f: dict) -> str:
     if not f.get("index_changed"):
         return ""
     if ix:
-        return f"replaced the row labels ({index_words(ix.get('before'))} before, {index_words(ix.get('after'))} now)"
+        return index_change_words(ix)
     return "replaced the row labels"
 
 
@@ -322,7 +329,7 @@ def _relabel_sentence(f, op, d, new_name) -> str:
     elif verb == "set_index" and f.get("columns_removed"):
         parts.append(f"made {names(f['columns_removed'])} the row labels")
     elif ix:
-        parts.append(f"replaced the row labels: {index_words(ix.get('before'))} before, {index_words(ix.get('after'))} now")
+        parts.append(index_change_words(ix))
     if d.get("renamed") or f.get("columns_renamed"):
         renamed = d.get("renamed") or f.get("columns_renamed")
         parts.append("renamed " + names((f"{quote(a)} to {quote(b)}" for a, b in renamed.items()), quoted=False))
@@ -341,18 +348,24 @@ def _combine_sentence(f, op, d, facets) -> str:
     rb, ra = f.get("rows_before"), f.get("rows_after")
     verb = op.get("verb")
     other = d.get("with")
+    new_name = name != parent
+    cols = f"; it {_clauses(facets)}" if facets else ""
+    had = f"{parent} had {n(rb)}" if new_name else f"it had {n(rb)}"
     if verb in ("merge", "join", "merge_asof", "merge_ordered"):
         on = f" on {names(d['on'])}" if d.get("on") else ""
         how = f" ({d['how']} join)" if d.get("how") else ""
-        what = f"Joined {other} to {parent}" if other else f"Joined another table to {parent}"
-        text = f"{what}{on}{how}: {n(rb)} rows before, {n(ra)} after"
+        what = other or "another table"
+        matched = ""
         if d.get("matched") is not None:
-            text += f"; {n(d['matched'])} of the {plural(rb, 'row')} of {parent} found a match"
-    else:
-        text = f"Stacked tables together ({verb}): {parent} had {plural(rb, 'row')}, the result {n(ra)}"
-    target = f" into {name}" if name != parent else ""
-    cols = f"; {_clauses(facets)}" if facets else ""
-    return f"{text}{target}{cols}."
+            matched = (f"; all {plural(rb, 'row')} of {parent} found a match" if d["matched"] == rb else
+                       f"; {n(d['matched'])} of the {plural(rb, 'row')} of {parent} found a match")
+        if new_name:
+            return f"{capital(thing(f))} joins {what} to {parent}{on}{how}: {plural(ra, 'row')} ({had}){matched}{cols}."
+        return f"Joined {what} to {thing(f)}{on}{how}: {plural(ra, 'row')} ({had}){matched}{cols}."
+    others = f" and {other}" if other else " and other tables"
+    if new_name:
+        return f"{capital(thing(f))} stacks {parent}{others} ({verb}): {plural(ra, 'row')} ({had}){cols}."
+    return f"Stacked{others.replace(' and', '', 1)} onto {thing(f)} ({verb}): {plural(ra, 'row')} ({had}){cols}."
 
 
 def _changed_sentence(f, facets, ix) -> str:
@@ -425,10 +438,17 @@ def frames_sentences(frames: list[dict]) -> list[str]:
 # --- segments and metrics ----------------------------------------------------------------------
 
 
-def flag_sentence(s: dict, frame: bool = False) -> str:
+def _verb(s: dict, frames: list[dict] | None) -> str:
+    """"removed" where the table itself lost the rows; "left out" where the cell took a subset
+    into a new table (the parent still has them)."""
+    f = next((f for f in frames or [] if f["name"] == s.get("frame")), None)
+    return "left out" if f is not None and f.get("parent") and f["parent"] != f["name"] else "removed"
+
+
+def flag_sentence(s: dict, frame: bool = False, frames: list[dict] | None = None) -> str:
     where = f" of {s['frame']}" if frame and s.get("frame") else ""
     return (
-        f"Flagged: it removed {rate(s['removal_rate'])} of {s['name']}{where} ({n(s['rows_removed'])} of "
+        f"Flagged: it {_verb(s, frames)} {rate(s['removal_rate'])} of {s['name']}{where} ({n(s['rows_removed'])} of "
         f"{n(s['rows_before'])}), against {rate(s['overall_removal_rate'])} overall."
     )
 
@@ -439,21 +459,22 @@ def flag_caveat(s: dict) -> str:
     return flag_sentence(s)
 
 
-def segment_sentence(s: dict) -> str:
+def segment_sentence(s: dict, frames: list[dict] | None = None) -> str:
     if s.get("flagged"):
-        return flag_sentence(s)
+        return flag_sentence(s, frames=frames)
     if s.get("rows_before") is None:
         return f"{s['name']}: {n(s['rows_after'])} rows after this cell."
     moved = ""
     if s.get("rows_left"):
         moved = f"; {n(s['rows_left'])} left it because their values changed"
     why = " — by construction: the operation itself tested this segment's column" if s.get("by_construction") else ""
-    return f"{s['name']}: {n(s['rows_before'])} rows before, {n(s['rows_after'])} after ({n(s['rows_removed'])} removed{moved}){why}."
+    return (f"{s['name']}: {n(s['rows_before'])} rows before, {n(s['rows_after'])} after "
+            f"({n(s['rows_removed'])} {_verb(s, frames)}{moved}){why}.")
 
 
-def flag_line(s: dict) -> str:
-    """Short form for lists: "⚑ age >= 80 in df: 12 of 40 removed (30.0%, against 5.0% overall)"."""
-    return (f"{s['name']} in {s['frame']}: {n(s['rows_removed'])} of {n(s['rows_before'])} removed "
+def flag_line(s: dict, frames: list[dict] | None = None) -> str:
+    """Short form for lists: "age >= 80 in df: 12 of 40 removed (30.0%, against 5.0% overall)"."""
+    return (f"{s['name']} in {s['frame']}: {n(s['rows_removed'])} of {n(s['rows_before'])} {_verb(s, frames)} "
             f"({rate(s['removal_rate'])}, against {rate(s['overall_removal_rate'])} overall)")
 
 
@@ -571,6 +592,10 @@ def frame_line(f: dict) -> str:
                 parts.append(f"+{n(f['rows_added'])} added")
             if f.get("reordered"):
                 parts.append(f"{many} reordered")
+    if op.get("kind") in ("reshape", "model_transform", "extract"):
+        # a new kind of table: its columns are not edits of the parent's
+        parts.append(f"{f['n_cols']} columns")
+        return f"{name} ({kind}): " + "; ".join(parts)
     if f["rows_before"] is not None and f["columns_added"]:
         parts.append("columns added: " + ", ".join(f["columns_added"]))
     if f["columns_removed"]:
@@ -605,3 +630,17 @@ def segment_metric_lines(metrics: list[dict]) -> list[str]:
             f"[{low['segment']}, {n(low['n'])} rows], highest {high['value']:.4g} [{high['segment']}]"
         )
     return lines
+
+
+def segment_loss(s: dict, f: dict) -> str:
+    """What one cell did to a segment, for answers: a loss where the table itself lost rows,
+    a share where the cell took a subset into a new table."""
+    flag = " (flagged: far more than overall)" if s.get("flagged") else ""
+    why = " (by construction: the operation tested this segment's own column)" if s.get("by_construction") else ""
+    parent = f.get("parent")
+    if parent and parent != f["name"]:
+        return (f"{n(s['rows_after'])} of the {n(s['rows_before'])} rows of {s['name']} in {parent} are in "
+                f"{f['name']}{flag}{why}.")
+    lost = s["rows_removed"] + (s.get("rows_left") or 0)
+    left = f" ({n(s['rows_left'])} of them because their values changed)" if s.get("rows_left") else ""
+    return f"removed {n(lost)} of the {n(s['rows_before'])} rows of {s['name']} in {s['frame']}{left}{flag}{why}."

@@ -506,11 +506,13 @@ class Worker:
             record(metric, value, "log_predictions", model=pred.name, n=len(pred.y_true), always=True)
         if pred.data is None:
             return
+        # never a segment of the target itself: "accuracy for readmitted = 1" is recall
+        targets = self._targets | ({pred.target} if pred.target else set())
         segs = self.segments_for(data_name)
-        segs = [s for s in segs if s.fits(pred.data)]
+        segs = [s for s in segs if s.fits(pred.data) and not set(s.columns) & targets]
         if not segs:
             segs = suggest(pred.data, profile_frame(pred.data, self.cfg), limit=self.cfg.max_suggested_segments,
-                           max_values=self.cfg.segment_max_values)
+                           max_values=self.cfg.segment_max_values, skip_columns=targets)
         for seg in segs:
             rows = seg.mask(pred.data)
             n = int(rows.sum())

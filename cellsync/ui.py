@@ -809,7 +809,7 @@ class CellView(pn.viewable.Viewer):
         flags = [s for s in entry.get("segments", []) if s.get("flagged")]
         if flags:
             parts.append("<ul style='margin:4px 0'>" + "".join(
-                f"<li><span class='cs-flag'>⚑</span> {esc(phrasing.flag_line(s))}</li>" for s in flags) + "</ul>")
+                f"<li><span class='cs-flag'>⚑</span> {esc(phrasing.flag_line(s, entry['frames']))}</li>" for s in flags) + "</ul>")
         return "".join(parts)
 
     def _more_html(self, entry: dict) -> str:
@@ -1366,7 +1366,7 @@ def export(store: str | Path, output: str | Path, title: str = "CellSync report"
             block.append(f"<span class='cs-badge{' flag' if flag else ''}'>{esc(b)}</span>")
         for s in e.get("segments", []):
             if s.get("flagged"):
-                block.append(f"<div class='cs-flag'>⚑ {esc(phrasing.flag_line(s))}</div>")
+                block.append(f"<div class='cs-flag'>⚑ {esc(phrasing.flag_line(s, e['frames']))}</div>")
         block.append(f"<details><summary>Code</summary>{highlight(e['code'])}</details>")
         parts.append(_html("".join(block), sizing_mode="stretch_width"))
         for f in e["frames"]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from .. import phrasing
 from ..records import Record
 from .chains import OFFLINE, make_model
 from .facts import FactSheet, traceable_numbers, unverified_numbers
@@ -97,11 +98,8 @@ def _ask_offline(timeline: list[dict], question: str) -> Answer:
         seg_hits.sort(key=rank)
         parts = []
         for e, s in seg_hits[:4]:
-            lost = s["rows_removed"] + (s.get("rows_left") or 0)
-            flag = " (flagged: far more than overall)" if s.get("flagged") else ""
-            first = (e.get("summary") or "").split(". ")[0].rstrip(".")
-            what = f" It {first[0].lower() + first[1:]}." if first else ""
-            parts.append(f"{_cite(e)} removed {lost:,} of {s['rows_before']:,} rows of {s['name']} in {s['frame']}{flag}.{what}")
+            frame = next((f for f in e["frames"] if f["name"] == s["frame"]), {"name": s["frame"]})
+            parts.append(f"{_cite(e)} {phrasing.segment_loss(s, frame)}")
         return Answer(question, " ".join(parts), tuple(e["execution_count"] for e, _ in seg_hits[:4]), OFFLINE)
 
     if col is not None:
@@ -140,9 +138,10 @@ def _ask_offline(timeline: list[dict], question: str) -> Answer:
         frame = next((f["name"] for e in timeline for f in e["frames"] if f["name"].lower() in terms), None)
         hits = [(e, f) for e in timeline for f in e["frames"] if f.get(key) and (frame is None or f["name"] == frame) and f.get("rows_before") is not None]
         if hits:
-            hits.sort(key=lambda ef: -ef[1][key])
-            verb = "removed" if key == "rows_removed" else "added"
-            text = " ".join(f"{_cite(e)} {verb} {f[key]:,} rows of {f['name']}." for e, f in hits[:8])
+            # cells where a table itself lost (or gained) rows first; subsets taken from a table
+            # (a split's parts, a filter into a new name) after, said as what they are
+            hits.sort(key=lambda ef: (ef[1].get("parent") != ef[1]["name"], -ef[1][key]))
+            text = " ".join(f"{_cite(e)} {phrasing.frame_sentence(f)}" for e, f in hits[:8])
             return Answer(question, text, tuple(e["execution_count"] for e, _ in hits[:8]), OFFLINE)
 
     return Answer(

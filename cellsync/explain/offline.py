@@ -403,7 +403,7 @@ def explain_offline(facts: FactSheet) -> OfflineText:
     for s in facts.segments:
         if not s.get("flagged") and not any(s.get(k) for k in ("rows_removed", "rows_added", "rows_left", "rows_entered")):
             continue  # a followed segment this cell did not touch
-        sentence = phrasing.segment_sentence(s)
+        sentence = phrasing.segment_sentence(s, frames)
         if several:
             sentence = f"In {s['frame']}, " + sentence[0].lower() + sentence[1:] if s.get("flagged") else f"In {s['frame']}, {sentence}"
         sentences.append(sentence)
