@@ -320,8 +320,20 @@ def demo(folder, store, port, rows, no_serve):
 @main.command()
 @click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def status(store, as_json):
+@click.option("--repair", is_flag=True,
+              help="Remove data files no version references (a killed writer's leftovers) older than orphan_min_age.")
+def status(store, as_json, repair):
     """Summarise STORE: sessions, cells, versions, size, problems."""
+    if repair:
+        from .store import Store
+
+        _open(store).close()  # a missing or broken store: the same one line as without --repair
+        try:
+            with Store(store) as st:
+                files, size = st.remove_leftovers()
+        except CellsyncError as exc:
+            raise _fail(exc) from None
+        click.echo(f"repair: removed {files} leftover file(s), {size / 1e6:.2f} MB", err=as_json)
     with _open(store) as st:
         summary = st.summary()
     if as_json:

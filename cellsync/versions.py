@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .config import Settings
-from .errors import VersionDataUnavailable
+from .errors import VersionDataUnavailable, VersionDataUnreadable
 from .records import Record
 
 
@@ -61,6 +62,16 @@ class DataPlan(Record):
     sample_of: int | None = None  # the frame's real row count when sampled
     note: str | None = None
     bytes_written: int = 0
+
+
+def plan_file_keys(plan: DataPlan) -> set[str]:
+    """Every data file a plan needs (columns, index levels, row positions)."""
+    keys = {ref.key for ref in plan.columns if ref.key}
+    if plan.index is not None:
+        keys.update(plan.index.keys)
+    if plan.parent_rows:
+        keys.add(plan.parent_rows)
+    return keys
 
 
 # --- labels --------------------------------------------------------------------------------
@@ -116,6 +127,7 @@ class ColumnFiles:
         key = _content_key(s, extra=str(table.schema))
         path = self._path(key, ".parquet")
         if path.exists():
+            self.touch(path)
             return key, as_text, 0
         return key, as_text, self._atomic(path, lambda tmp: pq.write_table(table, tmp))
 
@@ -123,7 +135,25 @@ class ColumnFiles:
         path = self._path(key, ".parquet")
         if not path.exists():
             raise VersionDataUnavailable(f"column file {key} is missing from the store")
-        return pq.read_table(path).to_pandas()["v"]
+        return self._read(path, lambda: pq.read_table(path).to_pandas()["v"])
+
+    def _read(self, path: Path, read):
+        """A damaged file (truncated by a full disk, overwritten) is one named error, which a
+        caller shows for that version only, never an ArrowInvalid traceback."""
+        try:
+            return read()
+        except (pa.ArrowException, OSError, ValueError, KeyError, EOFError) as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            rel = path.relative_to(self.root.parent) if self.root.parent in path.parents else path
+            raise VersionDataUnreadable(f"file {rel} is unreadable ({type(exc).__name__}: {first})") from None
+
+    def touch(self, path: Path) -> None:
+        """A file reused by a new version is young again, so a leftover sweep never takes it
+        between this writer finding it and committing the version that needs it."""
+        try:
+            os.utime(path)
+        except OSError:
+            pass
 
     def write_positions(self, positions: np.ndarray, n_parent: int) -> tuple[str, int]:
         """Row positions into the parent. A filter (increasing positions, nothing added) is
@@ -141,6 +171,7 @@ class ColumnFiles:
         key = hashlib.blake2b(positions.tobytes() + str(positions.dtype).encode(), digest_size=16).hexdigest()
         path = self._path(key, ".npy")
         if path.exists():
+            self.touch(path)
             return key, 0
         return key, self._atomic(path, lambda tmp: np.save(tmp, positions, allow_pickle=False))
 
@@ -148,10 +179,43 @@ class ColumnFiles:
         path = self._path(key, ".npy")
         if not path.exists():
             raise VersionDataUnavailable(f"row file {key} is missing from the store")
-        stored = np.load(path, allow_pickle=False)
+        stored = self._read(path, lambda: np.load(path, allow_pickle=False))
         if stored.dtype == np.uint8:
             return np.flatnonzero(np.unpackbits(stored, count=n_parent)).astype(np.int64)
         return stored.astype(np.int64, copy=False)
+
+    def leftovers(self, referenced: set[str], min_age: float) -> list[Path]:
+        """Files no committed version references (a killed writer's columns) and temporary
+        files, older than `min_age` seconds: younger ones may belong to a writer at work."""
+        if not self.root.is_dir():
+            return []
+        cutoff = time.time() - min_age
+        out = []
+        for path in self.root.glob("*/*"):
+            if path.suffix == ".tmp" or (path.suffix in (".parquet", ".npy") and path.stem not in referenced):
+                try:
+                    if path.stat().st_mtime <= cutoff:
+                        out.append(path)
+                except OSError:
+                    pass
+        return out
+
+    def remove_leftovers(self, referenced: set[str], min_age: float) -> tuple[int, int]:
+        """Remove what `leftovers` finds; (files, bytes) removed. Each file's age is checked
+        again right before it goes, in case a writer reused it meanwhile (see `touch`)."""
+        files = size = 0
+        cutoff = time.time() - min_age
+        for path in self.leftovers(referenced, min_age):
+            try:
+                st = path.stat()
+                if st.st_mtime > cutoff:
+                    continue
+                path.unlink()
+            except OSError:
+                continue
+            files += 1
+            size += st.st_size
+        return files, size
 
     def _atomic(self, path: Path, write) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
