@@ -51,3 +51,17 @@ def redact(text: str | None) -> str | None:
         text,
     )
     return text
+
+
+# frame columns whose values are secrets or identifiers: profiled as counts only, not persisted
+_SECRET_COLUMN = re.compile(
+    r"passw(?:or)?d|passwd|\bpwd|secret|token|api_?key|apikey|access_?key|private_?key|credential"
+    r"|\bssn\b|social_?security|credit_?card|card_?number|\bcvv\b|\biban\b",
+    re.IGNORECASE,
+)
+
+
+def secret_column(label) -> bool:
+    """A column named like a secret (`password`, `api_token`, `SSN`, `credit_card`...)."""
+    text = "_".join(map(str, label)) if isinstance(label, tuple) else str(label)
+    return bool(_SECRET_COLUMN.search(text.replace("_", " ") + " " + text))

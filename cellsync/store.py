@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .segments import Segment, SegmentImpact
 
 DB_NAME = "cellsync.db"
+MAX_SEGMENT_TEXT = 2000  # the longest segment text the parser accepts (segments.parse)
 DATA_DIR = "data"
 
 migrations = sqlite_utils.Migrations("cellsync")
@@ -530,6 +531,10 @@ class Store:
         """One transaction: the cell run, every version it produced, the segment impacts
         (version id, frame, impact), captured metrics and models, and new segments."""
         self._writable()
+        # a segment no one could type (a 10 MB value made into `kind == "..."`) is not kept,
+        # nor its impacts: one such value made a 91 MB store and 20 MB of `show --json`
+        segments = [seg for seg in segments if len(seg.text) <= MAX_SEGMENT_TEXT]
+        impacts = [imp for imp in impacts if len(imp[2].segment or "") <= MAX_SEGMENT_TEXT]
         with self._writing():
             for seg in segments:
                 self._insert_segment(seg, cell.session_id)
@@ -807,9 +812,21 @@ class Store:
             raise VersionDataUnreadable(f"version {version_id}: {exc}") from None
 
     def load_frame(self, version_id: str) -> pd.DataFrame:
-        """Rebuild a version's data from the store alone (no kernel needed)."""
+        """Rebuild a version's data from the store alone (no kernel needed). Every column comes
+        back exactly as it was, or, if it could not be kept (objects only pickle could store, a
+        column named like a secret), as NA with its reason in
+        `frame.attrs["cellsync_not_persisted"]` ({label: "not persisted: <reason>"})."""
         with self._reading(version_id):
             return rebuild(self.files, self._plan(version_id), self._plan)
+
+    def load(self, version_id: str) -> pd.DataFrame | pd.Series:
+        """Like `load_frame`, but a version of a Series comes back as that Series."""
+        frame = self.load_frame(version_id)
+        if self._plan(version_id).series and frame.shape[1] == 1:
+            out = frame.iloc[:, 0]
+            out.attrs.update(frame.attrs)
+            return out
+        return frame
 
     def load_columns(self, version_id: str, positions: list[int], cache: dict | None = None) -> pd.DataFrame:
         """Only some columns of a version (by position): reads no other column file. With a
@@ -819,7 +836,8 @@ class Store:
         if cache is not None and key in cache:
             return cache[key]
         with self._reading(version_id):
-            frame = rebuild(self.files, self._plan(version_id), self._plan, positions, cache)
+            # strict: a segment or distribution must never be computed on a column that is not there
+            frame = rebuild(self.files, self._plan(version_id), self._plan, positions, cache, strict=True)
         if cache is not None:
             cache[key] = frame
         return frame
