@@ -38,6 +38,7 @@ from .errors import (
 )
 from .profile import FrameProfile
 from .records import Record
+from .redact import redact
 from .cache import BoundedDict
 from .versions import ColumnFiles, DataPlan, rebuild
 
@@ -737,7 +738,8 @@ class Store:
         with self._writing():
             self.db["explanations"].insert(
                 {
-                    "cell": cell, "model": ex.model, "summary": ex.summary, "details": ex.details,
+                    # an LLM may quote the code back: redact again, whatever wrote the text
+                    "cell": cell, "model": ex.model, "summary": redact(ex.summary), "details": redact(ex.details),
                     "caveats": json.dumps(list(ex.caveats)), "unverified": json.dumps(list(ex.unverified_numbers)),
                     "note": ex.note, "cache_key": cache_key, "created_at": now_iso(),
                 }
