@@ -246,7 +246,7 @@ def ask(store, question, model, as_json):
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to bind; only local addresses without auth.")
 @click.option("--read-only", is_flag=True, help="For stakeholders: no inputs that write; the store is opened read-only.")
 @click.option("--title", default="CellSync", show_default=True, help="Title shown at the top of the page.")
-@click.option("--basic-auth", default=None, help="A password, or a JSON file of {user: password}, required to open the page.")
+@click.option("--basic-auth", default=None, help="A password file, a JSON file of {user: password}, or a password (default: $CELLSYNC_BASIC_AUTH).")
 @click.option("--allow-unauthenticated", is_flag=True, help="Allow a non-local --address without --basic-auth.")
 @click.option("--show", is_flag=True, help="Open the page in a browser.")
 def serve(store, port, address, read_only, title, basic_auth, allow_unauthenticated, show):
