@@ -126,7 +126,7 @@ def frames(draw):
     elif index == "text":
         frame.index = pd.Index([f"r{i}" for i in range(n)], dtype=object)
     elif index == "ints":
-        frame.index = pd.Index(draw(st.lists(st.integers(), min_size=n, max_size=n)), dtype="int64")
+        frame.index = pd.Index(draw(st.lists(st.integers(-2**63, 2**63 - 1), min_size=n, max_size=n)), dtype="int64")
     return frame
 
 
