@@ -39,11 +39,11 @@ def untrack(shell=None):
 
 
 def flush(timeout: float | None = None) -> bool:
-    """Wait until everything recorded so far is in the store. False if `timeout` ran out."""
-    from .extension import current_tracker
+    """Wait until everything recorded so far is in the store. False if `timeout` ran out, if
+    a cell could not be written since the last flush, or if CellSync is not recording."""
+    from .extension import flush as _flush
 
-    tracker = current_tracker()
-    return True if tracker is None else tracker.flush(timeout)
+    return _flush(timeout)
 
 
 def _tracker_or_none():

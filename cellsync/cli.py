@@ -173,7 +173,7 @@ def ask(store, question, model, as_json):
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to bind; only local addresses without auth.")
 @click.option("--read-only", is_flag=True, help="For stakeholders: no inputs that write; the store is opened read-only.")
 @click.option("--title", default="CellSync", show_default=True, help="Title shown at the top of the page.")
-@click.option("--basic-auth", default=None, help="A password, or a JSON file of {user: password}, required to open the page.")
+@click.option("--basic-auth", default=None, help="A password file, a JSON file of {user: password}, or a password (default: $CELLSYNC_BASIC_AUTH).")
 @click.option("--allow-unauthenticated", is_flag=True, help="Allow a non-local --address without --basic-auth.")
 @click.option("--show", is_flag=True, help="Open the page in a browser.")
 def serve(store, port, address, read_only, title, basic_auth, allow_unauthenticated, show):
@@ -247,8 +247,20 @@ def demo(folder, store, port, rows, no_serve):
 @main.command()
 @click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def status(store, as_json):
+@click.option("--repair", is_flag=True,
+              help="Remove data files no version references (a killed writer's leftovers) older than orphan_min_age.")
+def status(store, as_json, repair):
     """Summarise STORE: sessions, cells, versions, size, problems."""
+    if repair:
+        from .store import Store
+
+        _open(store).close()  # a missing or broken store: the same one line as without --repair
+        try:
+            with Store(store) as st:
+                files, size = st.remove_leftovers()
+        except CellsyncError as exc:
+            raise _fail(exc) from None
+        click.echo(f"repair: removed {files} leftover file(s), {size / 1e6:.2f} MB", err=as_json)
     with _open(store) as st:
         summary = st.summary()
     if as_json:

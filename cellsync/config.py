@@ -124,6 +124,26 @@ class Settings(param.Parameterized):
     spark_pool = param.String(
         default="cellsync", doc="Spark scheduler pool of CellSync's jobs (takes effect with spark.scheduler.mode=FAIR).",
     )
+    busy_timeout = param.Number(
+        default=30.0, bounds=(0.1, None),
+        doc="Seconds a writer waits for another process's lock on the store (opening included) "
+            "before it gives up with 'store busy'.",
+    )
+    orphan_min_age = param.Number(
+        default=600.0, bounds=(0, None),
+        doc="Seconds a data file must be old before a new session (or `cellsync status --repair`) "
+            "removes it as a leftover no version references; younger ones may be another writer's.",
+    )
+    max_value_chars = param.Integer(
+        default=200, bounds=(8, None),
+        doc="Longest text kept from one value in profiles (top values, min/max) and suggested "
+            "segments; longer values are cut and marked.",
+    )
+    profile_secret_columns = param.Boolean(
+        default=False,
+        doc="Profile columns named like secrets (password, token, ssn, ...) in full. Off: counts "
+            "only (no values, no samples), and their data is not persisted.",
+    )
 
 
 _ENV_PREFIX = "CELLSYNC_"

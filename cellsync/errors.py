@@ -26,8 +26,22 @@ class StoreReadOnly(StoreError):
     """A write was attempted on a store opened read-only."""
 
 
+class StoreNotWritable(StoreError):
+    """The store's folder or database cannot be written (a read-only folder or file system):
+    it can still be opened read-only."""
+
+
+class StoreBusy(StoreError):
+    """Another connection held the store's lock for longer than the busy timeout. The store
+    is fine; trying again later works."""
+
+
 class VersionDataUnavailable(StoreError):
     """A version's data was not persisted (opt-out, sampling or a failed write)."""
+
+
+class VersionDataUnreadable(VersionDataUnavailable):
+    """A version's data was persisted but a file of it cannot be read (damaged or truncated)."""
 
 
 class NotebookNotFound(CellsyncError):

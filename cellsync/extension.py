@@ -13,9 +13,12 @@ import shlex
 from pathlib import Path
 
 from .config import settings
-from .tracker import Tracker
+from .errors import CellsyncError
+from .tracker import Tracker, default_store_path
 
-_state: dict = {"tracker": None, "shell": None}
+# not_recording: why the store could not be used when the extension loaded (None: recording);
+# lost_seen: worker jobs (whole cells) already reported lost by flush()
+_state: dict = {"tracker": None, "shell": None, "not_recording": None, "lost_seen": 0}
 
 USAGE = """usage: %cellsync [status | pause | resume | flush [SECONDS] | store PATH]
   status       store path, cells tracked, frames, worker queue, problems seen
@@ -51,14 +54,37 @@ def _make_tracker(shell, store=None) -> Tracker:
     )
 
 
+def store_problem(path) -> str | None:
+    """Why CellSync cannot record into the store at `path` (one line), or None if it can.
+    Opened once here, in the kernel, so a bad path is said when loading, not lost later."""
+    from .store import Store
+
+    try:
+        Store(path).close()
+    except CellsyncError as exc:
+        return str(exc)
+    except Exception as exc:  # anything else is still one line, never a traceback
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def not_recording_line(why: str) -> str:
+    return f"CellSync: not recording: {why} (fix it, then %reload_ext cellsync, or %cellsync store PATH)"
+
+
 def load_ipython_extension(shell) -> None:
     if _state["tracker"] is not None:
         return  # loading twice must not double-count cells
+    shell.register_magic_function(_cellsync_magic, magic_kind="line", magic_name="cellsync")
+    why = store_problem(default_store_path(notebook_path(shell)))
+    if why is not None:
+        _state.update(tracker=None, shell=shell, not_recording=why)
+        print(not_recording_line(why))
+        return
     tracker = _make_tracker(shell)
-    _state.update(tracker=tracker, shell=shell)
+    _state.update(tracker=tracker, shell=shell, not_recording=None, lost_seen=0)
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)
-    shell.register_magic_function(_cellsync_magic, magic_kind="line", magic_name="cellsync")
     atexit.register(_drain_at_exit)
     try:
         raw = shell.history_manager.input_hist_raw[-1] if shell.history_manager.input_hist_raw else ""
@@ -92,6 +118,9 @@ def open_sidecar_safely(tracker) -> str | None:
 def unload_ipython_extension(shell) -> None:
     tracker = _state["tracker"]
     if tracker is None:
+        if _state["not_recording"] is not None:
+            shell.magics_manager.magics["line"].pop("cellsync", None)
+            _state.update(shell=None, not_recording=None)
         return
     for event, fn in (("pre_run_cell", _pre_run_cell), ("post_run_cell", _post_run_cell)):
         try:
@@ -126,6 +155,44 @@ def _post_run_cell(result=None) -> None:
         pass
 
 
+def lost_cells(tracker) -> int:
+    """Worker jobs that failed whole (the tracker counts them as `worker.*` problems)."""
+    return sum(n for kind, n in tracker.problems.items() if kind.startswith("worker."))
+
+
+def flush(timeout: float | None = None) -> bool:
+    """What `cellsync.flush()` returns: True only if everything queued is in the store. False
+    when not recording at all, on a timeout, or when a cell failed to be written since the
+    last flush (its problem is in `%cellsync status`)."""
+    tracker = _state["tracker"]
+    if tracker is None:
+        return _state["not_recording"] is None
+    done = tracker.flush(timeout)
+    lost = lost_cells(tracker)
+    fresh_loss = lost > _state["lost_seen"]
+    _state["lost_seen"] = lost
+    return done and not fresh_loss
+
+
+def require_recording() -> None:
+    """Raise (one line) unless the extension is recording: what `cellsync replay` checks."""
+    if _state["tracker"] is None:
+        raise CellsyncError(f"not recording: {_state['not_recording'] or 'the extension is not loaded'}")
+
+
+def drain_or_raise(timeout: float) -> None:
+    """Flush, stop tracking, and raise if anything could not be written (replay's last step)."""
+    ok = flush(timeout)
+    tracker = _state["tracker"]
+    problems = dict(tracker.problem_messages) if tracker is not None else {}
+    shell = _state["shell"]
+    if shell is not None:
+        unload_ipython_extension(shell)
+    if not ok:
+        lost = "; ".join(f"{k}: {v}" for k, v in problems.items() if k.startswith("worker.")) or "timed out"
+        raise CellsyncError(f"not everything was recorded ({lost})"[:500])
+
+
 def _drain_at_exit() -> None:
     tracker = _state["tracker"]
     if tracker is not None:
@@ -157,10 +224,16 @@ def _cellsync_magic(line: str = ""):
         print(f"cellsync: {exc}")
         return
     tracker = _state["tracker"]
+    cmd = args[0] if args else "status"
+    if tracker is None and _state["not_recording"] is not None:
+        if cmd == "store" and len(args) == 2:
+            _switch_store(Path(args[1]).expanduser())
+        else:
+            print(not_recording_line(_state["not_recording"]))
+        return
     if tracker is None:
         print("cellsync is not loaded: run %load_ext cellsync")
         return
-    cmd = args[0] if args else "status"
     if cmd == "status":
         print(format_status(tracker.status()))
     elif cmd == "pause":
@@ -175,8 +248,13 @@ def _cellsync_magic(line: str = ""):
         except ValueError:
             print(f"cellsync: flush takes a number of seconds, not {args[1]!r}")
             return
-        done = tracker.flush(timeout)
-        print("cellsync: all recorded" if done else f"cellsync: still {tracker.worker.pending} queued")
+        lost_before = _state["lost_seen"]
+        if flush(timeout):
+            print("cellsync: all recorded")
+        elif tracker.worker.pending:
+            print(f"cellsync: still {tracker.worker.pending} queued")
+        else:
+            print(f"cellsync: {lost_cells(tracker) - lost_before} cell(s) could not be written; see %cellsync status")
     elif cmd == "store":
         if len(args) != 2:
             print("usage: %cellsync store PATH")
@@ -188,13 +266,23 @@ def _cellsync_magic(line: str = ""):
 
 def _switch_store(path: Path) -> None:
     shell, old = _state["shell"], _state["tracker"]
+    why = store_problem(path)
+    if why is not None:
+        print(f"cellsync: cannot use {path}: {why}")
+        return
     try:
         new = _make_tracker(shell, store=path)
     except Exception as exc:
         print(f"cellsync: cannot use {path}: {exc}")
         return
+    _state.update(tracker=new, not_recording=None, lost_seen=0)
+    if old is None:  # was not recording: start listening now
+        shell.events.register("pre_run_cell", _pre_run_cell)
+        shell.events.register("post_run_cell", _post_run_cell)
+        atexit.register(_drain_at_exit)
+        print(f"cellsync: recording to {path} from the next cell on")
+        return
     new.paused = old.paused
-    _state["tracker"] = new
     old.close()
     # every frame is new to the new store; record them from the next cell on
     print(f"cellsync: writing to {path} from the next cell on")

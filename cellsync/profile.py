@@ -20,6 +20,7 @@ from pandas.api import types as pdt
 
 from .config import Settings, settings as default_settings
 from .records import Record, json_safe
+from .redact import secret_column
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -162,6 +163,8 @@ def profile_frame(
 
 
 def _profile_column_safely(s: pd.Series, position: int, cfg: Settings) -> ColumnProfile:
+    if not cfg.profile_secret_columns and secret_column(s.name):
+        return _counts_only(s, position)
     try:
         return _profile_column(s, position, cfg)
     except Exception as exc:  # odd data must never stop the other columns
@@ -173,6 +176,17 @@ def _profile_column_safely(s: pd.Series, position: int, cfg: Settings) -> Column
             count=int(len(s)),
             note=f"not profiled: {type(exc).__name__}: {exc}"[:300],
         )
+
+
+SECRET_NOTE = "counts only: named like a secret (settings.profile_secret_columns)"
+
+
+def _counts_only(s: pd.Series, position: int) -> ColumnProfile:
+    """Values in a column named like a secret are the secrets: count them, show none (no top
+    values, no min/max, no histogram, no lengths), so nothing of them reaches the store."""
+    count = int(s.notna().sum())
+    return ColumnProfile(name=label_text(s.name), position=position, dtype=str(s.dtype),
+                         kind=column_kind(s.dtype), count=count, missing=int(len(s) - count), note=SECRET_NOTE)
 
 
 def _profile_column(s: pd.Series, position: int, cfg: Settings) -> ColumnProfile:
@@ -207,7 +221,7 @@ def _profile_column(s: pd.Series, position: int, cfg: Settings) -> ColumnProfile
         out.update(_datetime_stats(s, notna, cfg))
 
     if kind in ("categorical", "string", "bool", "object", "other"):
-        out["top_values"] = _top_values(s, cfg.top_values)
+        out["top_values"] = _top_values(s, cfg.top_values, cfg.max_value_chars)
     if kind == "string":
         lengths = s[notna].astype(str).str.len() if count else pd.Series([], dtype=float)
         if len(lengths):
@@ -294,15 +308,23 @@ def _datetime_stats(s: pd.Series, notna: np.ndarray, cfg: Settings) -> dict:
     return out
 
 
-def _top_values(s: pd.Series, k: int) -> tuple[ValueCount, ...]:
+def _top_values(s: pd.Series, k: int, max_chars: int = 200) -> tuple[ValueCount, ...]:
     try:
         counts = s.value_counts(dropna=True, sort=True)
     except TypeError:  # unhashable elements (lists, dicts): count their text
         counts = s.dropna().astype(str).value_counts(sort=True)
     counts = counts.head(k)
     return tuple(
-        ValueCount(_display_value(v), int(c)) for v, c in zip(counts.index, counts.to_numpy())
+        ValueCount(cap_text(_display_value(v), max_chars), int(c)) for v, c in zip(counts.index, counts.to_numpy())
     )
+
+
+def cap_text(value: Any, max_chars: int) -> Any:
+    """A long text value cut to `max_chars` and marked: one 10 MB cell must not be copied into
+    every profile, diff and page that shows top values."""
+    if isinstance(value, str) and len(value) > max_chars:
+        return value[: max_chars - 1] + "…"
+    return value
 
 
 def _display_value(v: Any) -> Any:

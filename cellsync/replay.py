@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NotebookNotFound, ReplayError
+from .store import Store
 from .tracker import INTERNAL_MARKER
 
 
@@ -52,6 +53,9 @@ def replay_notebook(
     except Exception as exc:
         raise NotebookNotFound(f"{path} is not a readable notebook: {type(exc).__name__}: {exc}") from None
     store = Path(store).expanduser().resolve()
+    # a store that cannot be written is one line now, before a kernel starts, not a replay
+    # that "succeeds" with nothing recorded
+    Store(store).close()
     env = dict(os.environ)
     env.update(
         CELLSYNC_STORE=str(store),
@@ -69,7 +73,8 @@ def replay_notebook(
     fatal: str | None = None
     cells_run = 0
     with client.setup_kernel(env=env):
-        _run_silent(client, "get_ipython().run_line_magic('load_ext', 'cellsync')")
+        _run_silent(client, "get_ipython().run_line_magic('load_ext', 'cellsync')\n"
+                            "__import__('cellsync').extension.require_recording()")
         try:
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
@@ -89,7 +94,8 @@ def replay_notebook(
             pass
         finally:
             # what ran must be in the store before the kernel goes away
-            _run_silent(client, "__import__('cellsync').untrack()", timeout=600)
+            # flush first: False means a cell could not be written, which must not pass as done
+            _run_silent(client, "__import__('cellsync').extension.drain_or_raise(590)", timeout=600)
     if fatal is not None:
         raise ReplayError(f"{path.name}: {fatal} (recorded up to there; use --allow-errors to go on)")
     return ReplayResult(str(path), str(store), cells_run, tuple(errors), nb)

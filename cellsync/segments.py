@@ -102,11 +102,21 @@ def _unquote(raw: str) -> str:
 # --- parser --------------------------------------------------------------------------------
 
 
+MAX_DEPTH = 32  # nested parentheses / "not": far beyond any real segment, far below Python's stack
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def deeper(self, tok: _Tok | None) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            where = f" at position {tok.pos + 1}" if tok is not None else ""
+            raise SegmentError(f"a segment nested more than {MAX_DEPTH} deep (parentheses or 'not'){where} is not supported")
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -152,14 +162,21 @@ class _Parser:
         return args[0] if len(args) == 1 else {"op": "and", "args": args}
 
     def not_expr(self) -> dict:
-        if self.accept("kw", "not"):
-            return {"op": "not", "arg": self.not_expr()}
+        tok = self.accept("kw", "not")
+        if tok:
+            self.deeper(tok)
+            arg = self.not_expr()
+            self.depth -= 1
+            return {"op": "not", "arg": arg}
         return self.primary()
 
     def primary(self) -> dict:
-        if self.accept("punct", "("):
+        tok = self.accept("punct", "(")
+        if tok:
+            self.deeper(tok)
             inner = self.expr()
             self.expect("punct", ")", "')'")
+            self.depth -= 1
             return inner
         return self.predicate()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import CellsyncError, VersionDataUnavailable
+from .errors import CellsyncError, VersionDataUnavailable, VersionDataUnreadable
 from .profile import ColumnProfile, _profile_column_safely, label_text
 from .records import Record
 from .segments import Segment, SegmentError, _unknown
@@ -30,7 +30,7 @@ class SnapCell(Record):
     frame_rows: int | None
     segment_rows: int | None
     share: float | None
-    status: str  # exact | estimated from sample | column gone | does not fit | not persisted | deleted
+    status: str  # exact | estimated from sample | column gone | does not fit | not persisted | data unreadable | deleted
     distributions: dict[str, ColumnProfile] | None = None
     flagged: bool = False  # the cell's stored impact flagged this segment
     note: str | None = None
@@ -90,6 +90,10 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
             mask = masks.get(v.id, tuple(labels[col] for col in seg.columns))
             shown = [col for col in columns if col in labels]
             data = store.load_columns(v.id, [labels[col] for col in shown], cache) if shown else None
+        except VersionDataUnreadable as exc:  # this version only: the grid goes on
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="data unreadable",
+                                note=f"{exc}" if v.id in str(exc) else f"version {v.id}: {exc}"))
+            continue
         except VersionDataUnavailable as exc:
             out.append(SnapCell(**base, segment_rows=None, share=None, status="not persisted", note=str(exc)))
             continue

@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import os
 import sqlite3
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -23,16 +26,20 @@ import sqlite_utils
 
 from .diff import FrameDiff
 from .errors import (
+    StoreBusy,
     StoreCorrupt,
     StoreError,
     StoreNotFound,
+    StoreNotWritable,
     StoreReadOnly,
     StoreTooNew,
     VersionDataUnavailable,
+    VersionDataUnreadable,
 )
 from .operations import Operation
 from .profile import FrameProfile
 from .records import Record
+from .redact import redact
 from .cache import BoundedDict
 from .versions import ColumnFiles, DataPlan, rebuild
 
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
     from .segments import Segment, SegmentImpact
 
 DB_NAME = "cellsync.db"
+MAX_SEGMENT_TEXT = 2000  # the longest segment text the parser accepts (segments.parse)
 DATA_DIR = "data"
 
 migrations = sqlite_utils.Migrations("cellsync")
@@ -233,6 +241,44 @@ def m005_operations(db: sqlite_utils.Database) -> None:
             db[table].add_column(column, kind)
 
 
+def _busy_timeout() -> float:
+    from .config import settings
+
+    return float(settings.busy_timeout)
+
+
+def _orphan_min_age(min_age: float | None) -> float:
+    from .config import settings
+
+    return float(settings.orphan_min_age if min_age is None else min_age)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _is_read_only(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+        return True
+    return "readonly" in str(exc).lower() or "read-only" in str(exc).lower()
+
+
+def _can_write_in(folder: Path) -> bool:
+    """Try it: os.access says yes to root on a read-only mount, and no to nothing else useful."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".cellsync-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -295,34 +341,88 @@ class Store:
         if not self.db_path.is_file():
             raise StoreNotFound(f"{self.path} is not a CellSync store (no {DB_NAME})")
         uri = f"file:{quote(str(self.db_path.resolve()))}?mode=ro"
-        try:
+
+        def connect():
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")
             self.db = sqlite_utils.Database(conn)
             # an older store (fewer migrations) is read as it is: what it lacks reads as empty
             self._check_schema(allow_pending=True)
             self._tables = set(self.db.table_names())
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorrupt(f"{self.db_path} is not a readable CellSync store: {exc}") from None
+
+        # a reader waits at most the page-friendly 5 s a statement waits, not a writer's timeout
+        self._retry_busy(connect, min(5.0, _busy_timeout()), "a readable")
 
     def _open_writable(self) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path} exists and is not a folder")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreNotWritable(f"cannot create a store at {self.path}: {exc.strerror or exc}") from None
+        if not _can_write_in(self.path):
+            raise StoreNotWritable(
+                f"{self.path} is a read-only folder: open it read-only "
+                "(`cellsync serve --read-only`, `cellsync.open_store(path)`)")
+        timeout = _busy_timeout()
+
+        def connect():
             conn = sqlite3.connect(str(self.db_path), check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 5000")
+            self.db = sqlite_utils.Database(conn)
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; fast per cell
-            self.db = sqlite_utils.Database(conn)
             self._check_schema(allow_pending=True)
-            with self._writing():
-                migrations.apply(self.db)
+            if self._pending_migrations():
+                with self._writing():
+                    migrations.apply(self.db)
             self._tables = set(self.db.table_names())
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorrupt(f"{self.db_path} is not a usable CellSync store: {exc}") from None
-        except OSError as exc:
-            raise StoreError(f"cannot create a store at {self.path}: {exc}") from None
+
+        self._retry_busy(connect, timeout, "a usable")
+
+    def _retry_busy(self, connect, timeout: float, usable: str) -> None:
+        """Run `connect`, again and again while SQLite says the database is busy or locked.
+        Switching the journal mode and a few other steps of opening fail at once with
+        'database is locked' (SQLite skips the busy handler where waiting could deadlock),
+        so opening beside a writer must wait here, under the same timeout a write waits."""
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                connect()
+                return
+            except sqlite3.DatabaseError as exc:
+                self._close_quietly()
+                if _is_busy(exc):
+                    if time.monotonic() < deadline:
+                        time.sleep(delay)
+                        delay = min(delay * 2, 0.1)
+                        continue
+                    raise StoreBusy(
+                        f"{self.db_path} is busy: another process held its lock for over {timeout:g} s; "
+                        "try again (or raise settings.busy_timeout)") from None
+                if _is_read_only(exc):
+                    raise StoreNotWritable(
+                        f"{self.db_path} cannot be written ({exc}): open it read-only "
+                        "(`cellsync serve --read-only`, `cellsync.open_store(path)`)") from None
+                raise StoreCorrupt(f"{self.db_path} is not {usable} CellSync store: {exc}") from None
+            except OSError as exc:
+                self._close_quietly()
+                raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None:
+            try:
+                db.conn.close()
+            except Exception:
+                pass
+
+    def _pending_migrations(self) -> bool:
+        known = [m.name for m in migrations._migrations]
+        if migrations.migrations_table not in self.db.table_names():
+            return True
+        return bool(set(known) - {m.name for m in migrations.applied(self.db)})
 
     def has(self, table: str) -> bool:
         return table in self._tables
@@ -380,7 +480,13 @@ class Store:
         if conn.in_transaction:
             yield
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise StoreBusy(f"{self.db_path} is busy: another process held its lock too long; "
+                                "try again (or raise settings.busy_timeout)") from None
+            raise
         try:
             yield
         except BaseException:
@@ -398,6 +504,34 @@ class Store:
                 {"id": session_id, "started_at": now_iso(), "notebook": notebook, **info},
                 replace=True,
             )
+        # the next writer cleans up after a killed one; a failed sweep never stops a session
+        try:
+            self.remove_leftovers()
+        except Exception:
+            pass
+
+    def referenced_files(self) -> set[str]:
+        """Keys of every data file a committed version needs."""
+        from .versions import plan_file_keys
+
+        keys: set[str] = set()
+        for (text,) in self.db.execute("select data from versions where data is not null"):
+            try:
+                keys |= plan_file_keys(DataPlan.from_json(text))
+            except Exception:
+                # a plan this version cannot parse (a newer CellSync's): keep every file
+                return {p.stem for p in self.files.root.glob("*/*")}
+        return keys
+
+    def leftovers(self, min_age: float | None = None) -> list[Path]:
+        """Data files no committed version references, and temporary files (what a writer
+        killed mid-cell leaves), older than `min_age` (default settings.orphan_min_age)."""
+        return self.files.leftovers(self.referenced_files(), _orphan_min_age(min_age))
+
+    def remove_leftovers(self, min_age: float | None = None) -> tuple[int, int]:
+        """Remove `leftovers()`; returns (files, bytes) removed."""
+        self._writable()
+        return self.files.remove_leftovers(self.referenced_files(), _orphan_min_age(min_age))
 
     def write_cell(
         self,
@@ -413,6 +547,10 @@ class Store:
         (version id, frame, impact), captured metrics and models, new segments, and the
         (frame, text) of suggested segments this cell made stale."""
         self._writable()
+        # a segment no one could type (a 10 MB value made into `kind == "..."`) is not kept,
+        # nor its impacts: one such value made a 91 MB store and 20 MB of `show --json`
+        segments = [seg for seg in segments if len(seg.text) <= MAX_SEGMENT_TEXT]
+        impacts = [imp for imp in impacts if len(imp[2].segment or "") <= MAX_SEGMENT_TEXT]
         with self._writing():
             for frame, text in retired:
                 self.db.execute("UPDATE segments SET retired = 1 WHERE frame = ? AND text = ? AND source = 'suggested'",
@@ -625,7 +763,8 @@ class Store:
         with self._writing():
             self.db["explanations"].insert(
                 {
-                    "cell": cell, "model": ex.model, "summary": ex.summary, "details": ex.details,
+                    # an LLM may quote the code back: redact again, whatever wrote the text
+                    "cell": cell, "model": ex.model, "summary": redact(ex.summary), "details": redact(ex.details),
                     "caveats": json.dumps(list(ex.caveats)), "unverified": json.dumps(list(ex.unverified_numbers)),
                     "note": ex.note, "cache_key": cache_key, "created_at": now_iso(),
                 }
@@ -692,9 +831,30 @@ class Store:
             plan = self._plans[version_id] = DataPlan.from_json(rows[0]["data"])
         return plan
 
+    @contextlib.contextmanager
+    def _reading(self, version_id: str):
+        """A damaged data file is reported with the version it was read for."""
+        try:
+            yield
+        except VersionDataUnreadable as exc:
+            raise VersionDataUnreadable(f"version {version_id}: {exc}") from None
+
     def load_frame(self, version_id: str) -> pd.DataFrame:
-        """Rebuild a version's data from the store alone (no kernel needed)."""
-        return rebuild(self.files, self._plan(version_id), self._plan)
+        """Rebuild a version's data from the store alone (no kernel needed). Every column comes
+        back exactly as it was, or, if it could not be kept (objects only pickle could store, a
+        column named like a secret), as NA with its reason in
+        `frame.attrs["cellsync_not_persisted"]` ({label: "not persisted: <reason>"})."""
+        with self._reading(version_id):
+            return rebuild(self.files, self._plan(version_id), self._plan)
+
+    def load(self, version_id: str) -> pd.DataFrame | pd.Series:
+        """Like `load_frame`, but a version of a Series comes back as that Series."""
+        frame = self.load_frame(version_id)
+        if self._plan(version_id).series and frame.shape[1] == 1:
+            out = frame.iloc[:, 0]
+            out.attrs.update(frame.attrs)
+            return out
+        return frame
 
     def load_columns(self, version_id: str, positions: list[int], cache: dict | None = None) -> pd.DataFrame:
         """Only some columns of a version (by position): reads no other column file. With a
@@ -703,7 +863,9 @@ class Store:
         key = (version_id, tuple(positions))
         if cache is not None and key in cache:
             return cache[key]
-        frame = rebuild(self.files, self._plan(version_id), self._plan, positions, cache)
+        with self._reading(version_id):
+            # strict: a segment or distribution must never be computed on a column that is not there
+            frame = rebuild(self.files, self._plan(version_id), self._plan, positions, cache, strict=True)
         if cache is not None:
             cache[key] = frame
         return frame
@@ -717,7 +879,8 @@ class Store:
     def rows_of(self, version_id: str, rows) -> pd.DataFrame:
         """Only some rows of a version (positions, in order): each level of its delta chain
         gathers just those rows, not all of them."""
-        return rebuild(self.files, self._plan(version_id), self._plan, rows=np.asarray(rows, dtype=np.int64))
+        with self._reading(version_id):
+            return rebuild(self.files, self._plan(version_id), self._plan, rows=np.asarray(rows, dtype=np.int64))
 
     def removed_rows(self, version_id: str, limit: int | None = None) -> pd.DataFrame:
         """The parent's rows that this version no longer has (the first `limit` of them)."""
@@ -730,7 +893,8 @@ class Store:
             raise VersionDataUnavailable(
                 "the parent or this version was stored as a sample: removed rows are not known exactly"
             )
-        kept = self.files.read_positions(plan.parent_rows, plan.parent_count)
+        with self._reading(version_id):
+            kept = self.files.read_positions(plan.parent_rows, plan.parent_count)
         keep = np.zeros(parent.rows, dtype=bool)
         keep[kept[kept >= 0]] = True
         return self.rows_of(v.parent_id, np.flatnonzero(~keep)[:limit])
@@ -743,7 +907,8 @@ class Store:
             return self.rows_of(version_id, np.arange(plan.rows)[:limit])  # every row is new
         if not plan.parent_rows or plan.sampled:
             return self.rows_of(version_id, [])
-        positions = self.files.read_positions(plan.parent_rows, plan.parent_count)
+        with self._reading(version_id):
+            positions = self.files.read_positions(plan.parent_rows, plan.parent_count)
         return self.rows_of(version_id, np.flatnonzero(positions < 0)[:limit])
 
     def timeline(self, cells: Iterable[int] | None = None) -> list[dict]:

@@ -617,6 +617,7 @@ class Worker:
                     parent_positions=match.parent_positions(len(frame)) if match else None,
                     same_columns=match.same_columns if match else None,
                     same_index=match.same_index if match else False,
+                    series=ch.is_series,
                 )
             except Exception as exc:
                 # data that cannot be stored must not cost the version its diff and profile

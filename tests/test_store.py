@@ -152,12 +152,13 @@ def test_odd_frames_round_trip(store, frame):
     pd.testing.assert_frame_equal(open_store(store.path).load_frame("v1"), frame)
 
 
-def test_unstorable_objects_are_kept_as_text(store):
+def test_mixed_objects_are_kept_exactly_without_pickle(store):
+    # once kept as their repr text; now tagged JSON (tests/test_hardening_roundtrip.py has the rest)
     frame = pd.DataFrame({"mixed": [1, "a", {"k": 1}, [1, 2], b"raw"]})
     plan = write_version(store, "v1", frame)
-    assert plan.columns[0].as_text
+    assert plan.columns[0].encoding == "json" and not plan.columns[0].as_text
     back = open_store(store.path).load_frame("v1")
-    assert back["mixed"].tolist() == [repr(v) for v in frame["mixed"]]
+    assert back["mixed"].tolist() == [1, "a", {"k": 1}, [1, 2], b"raw"]
 
 
 # --- opening ---------------------------------------------------------------------------------
