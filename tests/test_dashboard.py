@@ -559,3 +559,42 @@ def test_a_page_opened_before_any_cell_patches_the_right_rows(shell, store_dir):
     assert "Third, from the LLM." in d._cell._head.object
     assert (card.index, card._column.value) == (1, "a")  # where the reader was
     d.close()
+
+
+def test_operations_and_odd_labels_read_the_same_in_the_dashboard_and_the_export(browser, shell, tmp_path):
+    """A split, a row taken out, new row labels and integer/tuple/None column labels: the
+    cell view shows the very sentences of the summary (phrasing.py), the frame cards render,
+    and the export carries them too."""
+    run(shell, "from sklearn.model_selection import train_test_split\n"
+               "X = pd.DataFrame(np.arange(40).reshape(20, 2), columns=[0, 1])\n"
+               "mi = pd.DataFrame(np.arange(24).reshape(6, 4), columns=pd.MultiIndex.from_product([['a', 'b'], ['x', 'y']]))\n"
+               "nn = pd.DataFrame({None: range(6), 'k': list('uvwuvw')})")
+    run(shell, "Xtr, Xte = train_test_split(X, test_size=0.25, random_state=0)")
+    run(shell, "first = X.iloc[3]")
+    run(shell, "nn.index = pd.date_range('2024-01-01', periods=6)")
+    st = recorded(shell)
+    timeline = st.timeline()
+    split, row, relabel = (e["summary"] for e in timeline[-3:])
+    assert split.startswith("Split the table X (20 rows) into Xtr (15 rows, 75.0%) and Xte (5 rows, 25.0%)")
+    assert row == 'first is the row "3" of the table X, taken out as a series of 2 values.'
+    assert "dates 2024-01-01 to 2024-01-06 now" in relabel
+    proc, url = start_server(st.path)
+    try:
+        p = Page(browser, url)
+        for code, sentence, card in (("train_test_split(X", split, "Xtr — version 1 of 1 (split"),
+                                     ("X.iloc[3]", row, "first — version 1 of 1 (extract"),
+                                     ("nn.index", relabel, "nn — version 2 of 2 (relabel")):
+            p.row(code).click()
+            p.page.locator(".cs-summary", has_text=sentence).first.wait_for(timeout=10_000)
+            p.page.get_by_text(card).first.wait_for(timeout=10_000)  # the frame card rendered
+        assert p.external() == [] and p.dialogs == []
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    from cellsync.ui import export
+
+    text = export(st.path, tmp_path / "ops.html").read_text()
+    # the page's HTML travels inside Bokeh's JSON, so quotes are encoded: compare the rest
+    assert "of the table X, taken out as a series of 2 values." in text
+    assert "Split the table X (20 rows) into Xtr (15 rows, 75.0%) and Xte (5 rows, 25.0%)" in text
