@@ -274,3 +274,18 @@ def test_integer_tuple_and_none_column_labels_work_everywhere(shell):
     before = shell.user_ns["a"]
     assert a["rows_after"] == len(before)
     assert any(s.columns == ["0"] for s in st.segments("a"))  # suggestions on an integer label
+
+
+@pytest.mark.parametrize("how", ["left", "inner"])
+def test_a_join_says_its_keys_and_how_many_rows_found_a_match(shell, how):
+    run(shell, "left = pd.DataFrame({'k': [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'v': range(10)})\n"
+               "right = pd.DataFrame({'k': [2, 4, 6, 8, 10, 12], 'w': list('abcdef')})")
+    run(shell, f"m = left.merge(right, on='k', how='{how}')")
+    f = frames_of(recorded(shell))["m"]
+    left, right, m = shell.user_ns["left"], shell.user_ns["right"], shell.user_ns["m"]
+    matched = int(left["k"].isin(right["k"]).sum())
+    assert (op(f)["kind"], f["parent"], op(f)["detail"]["with"]) == ("combine", "left", "right")
+    assert (op(f)["detail"]["matched"], op(f)["detail"]["on"], f["rows_after"]) == (matched, ["k"], len(m))
+    assert cell(shell)["summary"] == (
+        f'The table m joins right to left on "k" ({how} join): {len(m)} rows (left had {len(left)}); '
+        f'{matched} of the {len(left)} rows of left found a match; it added the column "w".')

@@ -24,7 +24,7 @@ IDIOMS: dict[str, tuple[str, str, str]] = {
     "read_sql": ("loaded {target} from a database query", "to bring the data into the notebook", "that the query selects the intended records"),
     "read_table": ("loaded {target} from {arg0}", "to bring the data into the notebook", "that every expected row arrived"),
     "read_feather": ("loaded {target} from {arg0}", "to bring the data into the notebook", "that every expected column arrived"),
-    "DataFrame": ("built the table {target}", "to assemble data by hand", "where the values come from"),
+    "DataFrame": ("built {target_phrase}", "to assemble data by hand", "where the values come from"),
     "rename": ("renamed columns", "to give columns clearer or consistent names", "that the new names mean the same thing"),
     "drop": ("dropped {drop_what}", "to remove data not needed for the analysis", "that nothing needed later was dropped"),
     "dropna": ("removed rows with missing values{subset}", "because many methods cannot handle missing values", "whether some groups lose far more rows than others"),
@@ -215,6 +215,7 @@ def steps_of(expr, target: str, frame_names: set[str]) -> list[Step]:
                 return
             fields = {
                 "target": target, "receiver": receiver or "the model", "parent": receiver or "",
+                "target_phrase": "a table" if target == "a table" else f"the table {target}",
                 "arg0": _literal(node.args[0]) if node.args else "", "arg1": _literal(node.args[1]) if len(node.args) > 1 else "",
                 "subset": "", "subset_cols": "", "fill_value": "", "on": "", "by": "", "drop_what": "", "query": "", "condition": "",
             }
@@ -317,7 +318,7 @@ def statement_steps(code: str, frame_names: set[str], series: set[str] = frozens
                 frame = _unparse(base)
                 sl = t.slice
                 if isinstance(t.value, ast.Attribute):  # df.loc[mask, "col"] = ...
-                    col = _literal(sl.elts[1]) if isinstance(sl, ast.Tuple) and len(sl.elts) > 1 else "values"
+                    col = f"the column {_literal(sl.elts[1])}" if isinstance(sl, ast.Tuple) and len(sl.elts) > 1 else "values"
                     where = f" where {_condition_text(sl.elts[0], frame_names)}" if isinstance(sl, ast.Tuple) and _is_mask(sl.elts[0]) else ""
                     phrase = f"set {col}{where}"
                 elif frame in series:
@@ -340,7 +341,7 @@ def statement_steps(code: str, frame_names: set[str], series: set[str] = frozens
             value = stmt.value
         if value is None:
             continue
-        steps = steps_of(value, target or "the data", frame_names)
+        steps = steps_of(value, target or "a table", frame_names)
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and not steps and target is None:
             # a call to the user's own function, e.g. clean(df): it may change its argument
             args = ", ".join(_unparse(a) for a in value.args)
