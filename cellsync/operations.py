@@ -181,7 +181,7 @@ def verbs(node: ast.AST | None) -> list[str]:
 
 def is_mask(node) -> bool:
     """Does this subscript select rows by a condition (`df[df.a > 1]`, `df[~m]`)?"""
-    if isinstance(node, ast.Compare):
+    if isinstance(node, (ast.Compare, ast.BoolOp)):
         return True
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
         return True

@@ -12,6 +12,7 @@ import ast
 from dataclasses import dataclass
 
 from .. import phrasing
+from ..operations import is_mask
 from .facts import FactSheet
 
 # What each idiom is for (the intent), why one does it, and what an expert should check.
@@ -145,18 +146,7 @@ def _kw(call: ast.Call, name: str):
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
-def _is_mask(node) -> bool:
-    if isinstance(node, (ast.Compare, ast.BoolOp)):
-        return True
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
-        return True
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)):
-        return True
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-        "isin", "between", "notna", "isna", "notnull", "isnull", "contains", "startswith", "endswith", "duplicated",
-    ):
-        return True
-    return False
+_is_mask = is_mask  # one reading of "a row condition", shared with the operation model
 
 
 # Method names that str, list and dict share with pandas: read as a table operation only when
