@@ -132,8 +132,8 @@ def diff_frames(
         oc, nc = old.iloc[:, o], new.iloc[:, n]
         label = label_text(new.columns[n])
         n_changed = changes[(o, n)]
-        if str(oc.dtype) != str(nc.dtype):
-            dtype_changes[label] = DtypeChange(str(oc.dtype), str(nc.dtype))
+        if dtype_text(oc.dtype) != dtype_text(nc.dtype):
+            dtype_changes[label] = DtypeChange(dtype_text(oc.dtype), dtype_text(nc.dtype))
         if n_changed:
             values_changed[label] = n_changed
         shift, metric, sampled = (0.0, None, False)
@@ -246,7 +246,36 @@ def _find_renames(old, new, removed, added, match: RowMatch):
         if o is not None and o not in used and len(new_pos) == len(new):
             renamed.append((o, n))
             used.add(o)
+    if len(new_pos) != len(new):
+        return renamed
+    # the same numbers under another name and another type (`pd.DataFrame(df.to_numpy(),
+    # columns=[...])` turns an int column into floats): still a rename, with a type change
+    for n in [n for n in added if n not in {x for _, x in renamed}][:50]:
+        b = new.iloc[new_pos, n]
+        if not pdt.is_numeric_dtype(b.dtype) or pdt.is_bool_dtype(b.dtype):
+            continue
+        for o in [o for o in removed if o not in used][:50]:
+            a = old.iloc[old_pos, o]
+            if not pdt.is_numeric_dtype(a.dtype) or pdt.is_bool_dtype(a.dtype) or a.dtype == b.dtype:
+                continue
+            try:
+                same = np.array_equal(a.to_numpy(dtype="float64", na_value=np.nan), b.to_numpy(dtype="float64", na_value=np.nan), equal_nan=True)
+            except (TypeError, ValueError):
+                same = False
+            if same:
+                renamed.append((o, n))
+                used.add(o)
+                break
     return renamed
+
+
+def dtype_text(dtype) -> str:
+    """A dtype as people compare them: a categorical names how many categories it has, so a
+    `set_categories` or `add_categories` shows as a change of type."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = dtype.categories
+        return f"category ({len(cats) if cats is not None else 0} categories{', ordered' if dtype.ordered else ''})"
+    return str(dtype)
 
 
 def _content_digest(s: pd.Series) -> tuple:

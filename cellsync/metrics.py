@@ -43,7 +43,7 @@ class MetricValue(Record):
     previous: float | None = None
     segment: str | None = None  # segment text; None: overall
     model: str | None = None
-    source: str = "variable"  # variable | dict | report | log_metrics | log_predictions
+    source: str = "variable"  # variable | dict | report | displayed | assigned | log_metrics | log_predictions
     n: int | None = None  # rows the value was computed on (log_predictions)
     note: str | None = None
 

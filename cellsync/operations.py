@@ -405,6 +405,26 @@ def reshapes(node) -> str | None:
     return decided
 
 
+WINDOWS = frozenset({"rolling", "expanding", "ewm", "apply", "transform", "pct_change", "diff", "shift"})
+
+
+def same_rows(parent: pd.DataFrame | None, frame: pd.DataFrame | None, binding: Binding | None = None) -> bool:
+    """The result has exactly the parent's rows: the same labels (in any order) where labels
+    name rows; on positions 0..n-1, the same positions only after a window or per-row call
+    (`rolling`, `apply`), since any table of n rows has those positions."""
+    if parent is None or frame is None or len(parent) != len(frame) or len(frame) == 0:
+        return False
+    try:
+        if _positional(parent.index):
+            windowed = binding is not None and any(v in WINDOWS for v in chain_verbs(binding.value))
+            return windowed and frame.index.equals(parent.index)
+        if not (parent.index.is_unique and frame.index.is_unique):
+            return False
+        return bool(frame.index.isin(parent.index).all())
+    except Exception:
+        return False
+
+
 def follows_rows(binding: Binding | None, estimators: dict) -> bool:
     """Whether a new version's rows can be rows of its parent at all, from the code alone:
     not for an aggregate or a reshape, nor for a model's output. Decided before the diff."""
@@ -532,6 +552,8 @@ def classify(c: Change) -> Operation:
         return Operation("combine", combine[-1], _combine_detail(c, node, combine[-1]), "code+data")
 
     reshaped = reshapes(node) if c.binding is not None else None
+    if reshaped is not None and d.row_identity in ("index", "content") and d.rows_removed == d.rows_added == 0:
+        reshaped = None  # the code's call reshapes, but every row is still the parent's (rolling, apply)
     if d.row_identity == "reshape" or reshaped is not None:
         verb = reshaped
         detail = {"of": c.parent, "rows_before": int(d.rows_before), "rows": int(d.rows_after), "columns": _n_cols(c)}
@@ -562,7 +584,7 @@ def classify(c: Change) -> Operation:
         return Operation("filter", verb, detail, "code+data" if verb else "data")
 
     if d.rows_added and not d.rows_removed:
-        verb = next((v for v in reversed(called) if v.startswith("setitem") or v in ("loc", "concat", "append")), None)
+        verb = next((v for v in reversed(called) if v.startswith("setitem") or v in ("loc", "concat", "append", "reindex")), None)
         return Operation("add_rows", verb, {"of": c.parent}, "code+data" if verb else "data")
 
     if rows_moved:
@@ -604,7 +626,8 @@ def classify(c: Change) -> Operation:
             detail["index"] = _relabel_detail(c).get("index")
         return Operation("columns", verb, detail, "code+data" if verb else "data")
 
-    if c.parent_frame is not None and c.frame is not None and list(c.parent_frame.columns) != list(c.frame.columns):
+    if c.parent_frame is not None and c.frame is not None and not c.is_series and \
+            list(c.parent_frame.columns) != list(c.frame.columns) and set(c.parent_frame.columns) == set(c.frame.columns):
         return Operation("reorder", None, {"of": c.parent, "axis": "columns"})
     if c.name != c.parent:
         return Operation("copy", None, {"of": c.parent})
@@ -623,16 +646,22 @@ def _column_verb(c: Change, node, called: list[str]) -> str | None:
     """The call that produced a column edit: for `df["x"] = df["x"].fillna(0)` the outermost
     call of the value (fillna), not the assignment; for `df.x += 1` "augassign"."""
     stmt = node
-    if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-        chain = chain_verbs(stmt.value)
-        if chain:
-            return chain[-1]
-        return "setitem" if any(v.startswith("setitem") for v in called) else None
+    value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None if isinstance(stmt, ast.stmt) else node
     if isinstance(stmt, ast.AugAssign):
         return "augassign"
-    chain = chain_verbs(node) if node is not None and not isinstance(node, ast.stmt) else []
-    if chain:
-        return chain[-1]
+    if value is not None:
+        chain = chain_verbs(value)
+        window = next((v for v in chain if v in ("rolling", "expanding", "ewm")), None)
+        if window:
+            return window  # `x.rolling(3).mean()` is a rolling window, whatever its statistic
+        outer = value if isinstance(value, ast.Call) else None
+        if outer is not None and isinstance(outer.func, ast.Attribute) and isinstance(outer.func.value, ast.Name) \
+                and outer.func.value.id in ("np", "numpy"):
+            return f"np.{outer.func.attr}"  # np.where is not DataFrame.where
+        if chain:
+            return chain[-1]
+        if isinstance(stmt, ast.stmt):
+            return "setitem" if any(v.startswith("setitem") for v in called) else None
     return next((v for v in reversed(called) if v not in ("column", "arithmetic")), None)
 
 

@@ -70,6 +70,9 @@ def _rows(f: dict, count) -> str:
 
 def index_change_words(ix: dict) -> str:
     before, after = ix.get("before") or {}, ix.get("after") or {}
+    same_labels = all(before.get(k) == after.get(k) for k in ("kind", "n", "first", "last"))
+    if same_labels and before.get("names") != after.get("names"):
+        return (f"named the row labels {names(after['names'])}" if after.get("names") else "removed the name of the row labels")
     if before.get("kind") == after.get("kind") == "positions":
         return f"renumbered the rows 0 to {after.get('last')}" if after.get("n") else "renumbered the rows"
     return f"replaced the row labels: {index_words(before)} before, {index_words(after)} now"
@@ -103,6 +106,10 @@ COLUMN_VERBS = {
     "round": "rounded values", "cut": "grouped values into bins", "qcut": "grouped values into equal-sized bins",
     "get_dummies": "turned categories into indicator (0/1) columns", "where": "blanked values where a condition fails",
     "mask": "blanked values where a condition holds", "abs": "took absolute values", "augassign": "updated values in place",
+    "np.where": "chose values by a condition", "rolling": "computed a rolling window",
+    "expanding": "computed an expanding window", "ewm": "computed an exponentially weighted average",
+    "pct_change": "computed percentage changes", "diff": "computed differences between rows",
+    "shift": "shifted values by rows", "cumsum": "computed running totals",
 }
 
 
@@ -125,8 +132,12 @@ def column_facets(f: dict) -> list[str]:
     if f.get("columns_renamed"):
         parts.append("renamed " + names((f"{quote(a)} to {quote(b)}" for a, b in f["columns_renamed"].items()), quoted=False))
     if f.get("dtype_changes"):
-        parts.append("changed the type of " + names(
-            (f"{quote(c)} from {d['before']} to {d['after']}" for c, d in f["dtype_changes"].items()), quoted=False))
+        if f.get("series") and len(f["dtype_changes"]) == 1:
+            change = next(iter(f["dtype_changes"].values()))
+            parts.append(f"changed its type from {change['before']} to {change['after']}")
+        else:
+            parts.append("changed the type of " + names(
+                (f"{quote(c)} from {d['before']} to {d['after']}" for c, d in f["dtype_changes"].items()), quoted=False))
     if f.get("values_changed"):
         if f.get("series") and len(f["values_changed"]) == 1:
             count = next(iter(f["values_changed"].values()))
@@ -240,6 +251,10 @@ def frame_sentence(f: dict) -> str:
             f"Reordered the {_unit(f)[1]} of {thing(f)}{extra}; no values changed."
     if kind == "add_rows":
         added = f.get("rows_added") or 0
+        if new_name:
+            how = f" ({op['verb']})" if op.get("verb") == "reindex" else ""
+            return (f"{capital(thing(f))} has the {_rows(f, rb)} of {parent} and {n(added)} new "
+                    f"{'label' if added == 1 else 'labels'}{how}: {_rows(f, ra)}{tail}.")
         if f.get("series"):
             return f"Added {plural(added, 'value')} to {thing(f)} (now {plural(ra, 'value')}){tail}."
         return f"Added {plural(added, 'row')} to {thing(f)} (now {plural(ra, 'row')}){tail}."
@@ -335,7 +350,7 @@ def _relabel_sentence(f, op, d, new_name) -> str:
         parts.append("renamed " + names((f"{quote(a)} to {quote(b)}" for a, b in renamed.items()), quoted=False))
     if not parts:
         parts.append("changed the row labels")
-    unchanged = "and their values are unchanged" if not f.get("values_changed") else "are kept"
+    unchanged = ("are unchanged" if f.get("series") else "and their values are unchanged") if not f.get("values_changed") else "are kept"
     if new_name:
         src = f"the series {parent}" if d.get("from_series") else parent
         count = plural(ra, "value") if d.get("from_series") else _rows(f, ra)

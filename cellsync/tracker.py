@@ -11,6 +11,7 @@ only. Profiling, diffing and persisting happen in `Worker`, off the user's path.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import logging
@@ -36,7 +37,7 @@ from .config import Settings, settings as default_settings
 from .diff import diff_frames, new_frame_diff, row_hashes
 from .errors import CellsyncError
 from .lineage import CellLineage, analyse, parent_of
-from .operations import Change as OpChange, choose_parent, classify_cell, follows_rows
+from .operations import Change as OpChange, choose_parent, classify_cell, follows_rows, same_rows
 from .metrics import MetricValue, captured_values, displayed_values, estimator_signature, finite, is_estimator, model_info, same_value, score
 from .profile import label_text, profile_frame
 from .segments import by_construction, impacts as segment_impacts, is_value_segment, suggest
@@ -113,6 +114,9 @@ class TrackedObject:
     content: bytes | None = None  # content hash, only where identity tells nothing
     deep_columns: tuple[int, ...] = ()  # object columns holding mutable elements
     deep_text: dict[int, np.ndarray] = field(default_factory=dict)  # their repr at the snapshot
+    # `df.index.name = "id"` renames the very index object the fingerprint holds: keep the names
+    index_names: tuple = ()
+    column_names: tuple = ()
     names: set[str] = field(default_factory=set)
 
 
@@ -551,7 +555,7 @@ class Worker:
 
     def _choose_parent(self, ch: FrameChange, job: CellJob) -> None:
         """Check the code's parent against the data (operations.choose_parent)."""
-        if ch.change not in ("new", "rebound") or ch.frame is None or ch.binding is None or ch.parent_name == ch.name:
+        if ch.change not in ("new", "rebound") or ch.frame is None or ch.binding is None:
             return
         candidates = dict(ch.others)
         if ch.parent_frame is not None:
@@ -594,7 +598,9 @@ class Worker:
             diff, match = diff_frames(
                 parent_frame,
                 ch.diff_frame if ch.diff_frame is not None else frame,
-                follow_rows=follows_rows(ch.binding, job.estimators),
+                # the code's reading, unless the result has exactly the parent's row labels (a
+                # rolling window, a groupby-apply that keeps every row): then rows are followed
+                follow_rows=follows_rows(ch.binding, job.estimators) or same_rows(parent_frame, frame, ch.binding),
                 trust_labels=ch.same_index,
             )
             if ch.change == "mutated" and not diff.changed:
@@ -834,6 +840,7 @@ class Tracker:
             try:
                 job.captured, job.models = self.scan_metrics()
                 job.captured += displayed_values(self._lineage.last_expression, getattr(result, "result", None))
+                job.captured += self._assigned_metrics({name for name, _, _ in job.captured})
             except Exception as exc:
                 self._problem("hook.metrics", exc)
         job.logged, self._logged = self._logged, []
@@ -844,6 +851,16 @@ class Tracker:
         job.known_frames = tuple(sorted(self._names))
         job.estimators = {n: sig[0] for n, (_, sig) in self._estimators.items()}
         self.worker.submit(job)
+
+    def _assigned_metrics(self, already: set[str]) -> list:
+        """`scores = cross_val_score(...)`: a metric function's result bound to a name that does
+        not look like a metric, captured named after the call."""
+        out = []
+        for name, binding in self._lineage.bindings.items():
+            if name in already or binding.position is not None or not isinstance(binding.value, ast.Call):
+                continue
+            out += [(metric, value, "assigned") for metric, value, _ in displayed_values(binding.value, self.ns.get(name))]
+        return out
 
     def _target_columns(self) -> set[str]:
         """Column names this cell used as a model's target: `fit(X, y)` with y a named Series."""
@@ -998,6 +1015,8 @@ class Tracker:
             content=None if self.cow else _content_hash(obj),
             deep_columns=deep,
             deep_text={j: _column_text(frame.iloc[:, j]) for j in deep},
+            index_names=tuple(obj.index.names),
+            column_names=tuple(obj.columns.names) if isinstance(obj, pd.DataFrame) else (),
         )
 
     def _changed(self, obj, state: TrackedObject) -> bool:
@@ -1016,6 +1035,10 @@ class Tracker:
             and obj.index.equals(state.index)
             and list(obj.index.names) == list(state.index.names)
         ):
+            return True
+        if tuple(obj.index.names) != state.index_names:
+            return True
+        if isinstance(obj, pd.DataFrame) and tuple(obj.columns.names) != state.column_names:
             return True
         if fingerprint(obj) != state.fp:
             return True

@@ -289,3 +289,46 @@ def test_a_join_says_its_keys_and_how_many_rows_found_a_match(shell, how):
     assert cell(shell)["summary"] == (
         f'The table m joins right to left on "k" ({how} join): {len(m)} rows (left had {len(left)}); '
         f'{matched} of the {len(left)} rows of left found a match; it added the column "w".')
+
+
+def test_second_audit_idioms(shell):
+    """Classes the corpus audit found after the operation model landed: windows keep rows, a
+    name rebound to unrelated data has no parent, reindex into a new name, a file written, index
+    names set, categories changed, a rename with a new type, np.where, an assigned metric."""
+    run(shell, "prices = pd.Series([1.0, 2, 3, 4, 5, 6], index=pd.date_range('2024-01-01', periods=6))")
+    run(shell, "avg3 = prices.rolling(3).mean()")
+    f = frames_of(recorded(shell))["avg3"]
+    expected = int((shell.user_ns["avg3"] != shell.user_ns["prices"]).sum())  # NaN != x counts
+    assert (op(f)["kind"], op(f)["verb"], f["rows_removed"], f["rows_added"]) == ("columns", "rolling", 0, 0)
+    assert cell(shell)["summary"] == f"The series avg3 has the 6 values of prices; it changed {expected} values (computed a rolling window)."
+    run(shell, "data = pd.DataFrame({'a': [1, 2]})")
+    run(shell, "data = {'x': [1, 2, 3]}\ndata = pd.DataFrame(data)")
+    f = frames_of(recorded(shell))["data"]
+    assert f["parent"] is None and op(f)["kind"] == "create"
+    run(shell, "grid = pd.DataFrame({'v': [1, 2, 3]}, index=list('xyz'))")
+    run(shell, "wider = grid.reindex(['w', 'x', 'y', 'z'])")
+    assert cell(shell)["summary"].startswith("The table wider has the 3 rows of grid and 1 new label (reindex): 4 rows")
+    run(shell, "pop = pd.Series([1, 2], index=['Oslo', 'Rome'])")
+    run(shell, "pop.index.name = 'city'")
+    assert cell(shell)["summary"] == 'In the series pop, named the row labels "city"; all 2 values are unchanged.'
+    run(shell, "cat = pd.Series(list('abca')).astype('category')")
+    run(shell, "cat2 = cat.cat.set_categories(['a', 'b', 'c', 'd'])")
+    assert "changed its type from category (3 categories) to category (4 categories)" in cell(shell)["summary"]
+    run(shell, "mixed = pd.DataFrame({'k': [1, 2, 3], 'w': [1.5, 2.5, 3.5]})")
+    run(shell, "both = pd.DataFrame(mixed.to_numpy(), columns=['one', 'two'])")
+    f = frames_of(recorded(shell))["both"]
+    assert f["columns_renamed"] == {"k": "one", "w": "two"} and f["columns_added"] == [] and f["values_changed"] == {}
+    run(shell, "people = pd.DataFrame({'age': [30, 50, 70]})")
+    run(shell, "people['band'] = np.where(people['age'] > 40, 'over 40', '40 or under')")
+    assert cell(shell)["summary"].startswith('Chose values by a condition in the table people: added the column "band"')
+    run(shell, "grid.to_csv(__import__('os').devnull)")
+    assert cell(shell)["summary"].startswith("Wrote grid.to_csv(") and "without saving" not in cell(shell)["summary"]
+    run(shell, "people.head()\npeople.tail()")
+    assert cell(shell)["summary"] == ("Computed people.head() without keeping the result. "
+                                      "Showed people.tail() without saving it. No data changed.")
+    run(shell, "from sklearn.datasets import load_iris\nfrom sklearn.model_selection import cross_val_score\n"
+               "from sklearn.tree import DecisionTreeClassifier\nXi, yi = load_iris(return_X_y=True)\n"
+               "scores = cross_val_score(DecisionTreeClassifier(random_state=0), Xi, yi, cv=5)")
+    (m,) = [m for m in cell(shell)["metrics"] if m["segment"] is None]
+    assert (m["name"], m["source"]) == ("cross_val_score (mean of 5)", "assigned")
+    assert m["value"] == pytest.approx(float(shell.user_ns["scores"].mean()))

@@ -36,7 +36,7 @@ IDIOMS: dict[str, tuple[str, str, str]] = {
     "merge": ("joined in {arg0}{on}", "to bring in information from another table", "rows without a match (they get missing values or are dropped)"),
     "join": ("joined in {arg0}", "to bring in information from another table", "rows without a match"),
     "concat": ("stacked tables together", "to combine data from several sources or periods", "that the stacked tables use the same columns and units"),
-    "groupby": ("summarised the data by {arg0}", "to compare groups", "that the groups are the ones experts expect"),
+    "groupby": ("grouped the rows by {arg0}", "to compare groups", "that the groups are the ones experts expect"),
     "agg": ("computed summary values", "to compare groups", "which summary (mean, count, …) was used"),
     "aggregate": ("computed summary values", "to compare groups", "which summary was used"),
     "pivot_table": ("turned the data into a summary table", "to compare groups side by side", "empty cells, which mean a combination did not occur"),
@@ -336,11 +336,17 @@ def statement_steps(code: str, frame_names: set[str], series: set[str] = frozens
             # a call to the user's own function, e.g. clean(df): it may change its argument
             args = ", ".join(_unparse(a) for a in value.args)
             steps = [Step("call", f"ran {value.func.id}({args})", "to apply a step defined earlier", "what the function does", _unparse(value))]
+        elif isinstance(stmt, ast.Expr) and _writes_a_file(value):
+            steps = [Step("write", f"wrote {_unparse(value)} to a file", "to keep or share the result",
+                          "that the file holds what was intended", _unparse(value))]
         elif isinstance(stmt, ast.Expr) and not _changes_in_place(value) and not any(x.idiom in _MODEL_IDIOMS for x in steps):
-            # an expression nobody assigned: pandas returned a new object, shown and dropped
+            # an expression nobody assigned: pandas returned a new object, dropped at once; a
+            # notebook displays only the cell's last expression
             if steps or _reads_frame(value, frame_names):
-                steps = [Step("shown", f"showed {_unparse(value)} without saving it", "to look at a result",
-                              "nothing: no data changed", _unparse(value))]
+                shown = stmt is tree.body[-1]
+                phrase = (f"showed {_unparse(value)} without saving it" if shown
+                          else f"computed {_unparse(value)} without keeping the result")
+                steps = [Step("shown", phrase, "to look at a result", "nothing: no data changed", _unparse(value))]
         out.append((target, steps, stmt))
     return out
 
@@ -425,6 +431,17 @@ def _changes_in_place(value) -> bool:
             return True
         return value.func.attr in ("update", "insert", "pop", "append", "extend", "clear", "set_axis_inplace", "fillna_inplace")
     return False
+
+
+_WRITERS = frozenset({
+    "to_csv", "to_excel", "to_parquet", "to_json", "to_sql", "to_pickle", "to_hdf", "to_feather",
+    "to_html", "to_latex", "to_markdown", "to_clipboard", "to_stata", "to_xml", "to_orc", "put",
+    "savefig", "dump",
+})
+
+
+def _writes_a_file(value) -> bool:
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _WRITERS
 
 
 def _reads_frame(value, frame_names: set[str]) -> bool:
