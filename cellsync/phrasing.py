@@ -468,6 +468,11 @@ def flag_sentence(s: dict, frame: bool = False, frames: list[dict] | None = None
     )
 
 
+def more_flags(rest: list[dict]) -> str:
+    listed = names((s["name"] for s in rest), limit=4, quoted=False)
+    return f"{plural(len(rest), 'more segment')} {'was' if len(rest) == 1 else 'were'} flagged too: {listed}."
+
+
 def flag_caveat(s: dict) -> str:
     if s.get("overall_removal_rate"):
         return f"{s['name']} lost rows at {s['removal_rate'] / s['overall_removal_rate']:.1f} times the overall rate."

@@ -193,6 +193,8 @@ def traceable_numbers(facts: FactSheet) -> set[float]:
                 out.add(rate / overall)
             if rate is not None and overall is not None:
                 out.add(100 * abs(rate - overall))
+    flagged = sum(1 for s in facts.segments if s.get("flagged"))
+    out.update({float(flagged), float(flagged - 3), float(flagged - 7)})  # "N more were flagged: a, b, c, d and M more"
     for m in facts.metrics:
         value, previous = m.get("value"), m.get("previous")
         for v in (value, previous):

@@ -397,7 +397,12 @@ def explain_offline(facts: FactSheet) -> OfflineText:
             sentences.append(phrasing.capital(_join_steps(ss)) + ".")
 
     several = len({f["name"] for f in frames}) > 1
-    for s in facts.segments:
+    # the largest excess removals first; past three flags, the rest are counted, not listed
+    # (columns missing on the same rows flag together: one cell flagged 16 of them)
+    flagged = sorted((s for s in facts.segments if s.get("flagged")),
+                     key=lambda s: -((s.get("removal_rate") or 0) - (s.get("overall_removal_rate") or 0)))
+    more = flagged[3:]
+    for s in flagged[:3] + [s for s in facts.segments if not s.get("flagged")]:
         if not s.get("flagged") and not any(s.get(k) for k in ("rows_removed", "rows_added", "rows_left", "rows_entered")):
             continue  # a followed segment this cell did not touch
         sentence = phrasing.segment_sentence(s, frames)
@@ -406,6 +411,9 @@ def explain_offline(facts: FactSheet) -> OfflineText:
         sentences.append(sentence)
         if s.get("flagged"):
             caveats.append(phrasing.flag_caveat(s))
+    if more:
+        sentences.append(phrasing.more_flags(more))
+        caveats.extend(phrasing.flag_caveat(s) for s in more)
     sentences.extend(phrasing.metric_sentences(list(facts.metrics)))
 
     if not sentences:
