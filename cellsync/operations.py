@@ -554,6 +554,10 @@ def classify(c: Change) -> Operation:
     reshaped = reshapes(node) if c.binding is not None else None
     if reshaped is not None and d.row_identity in ("index", "content") and d.rows_removed == d.rows_added == 0:
         reshaped = None  # the code's call reshapes, but every row is still the parent's (rolling, apply)
+    if reshaped == "groupby" and "apply" in chain_verbs(node) and d.rows_before == d.rows_after:
+        # a per-group apply that returned as many rows: maybe the same rows under a new index
+        # level, maybe not — the evidence cannot say, so neither does the sentence
+        return Operation("changed", "apply", {"of": c.parent})
     if d.row_identity == "reshape" or reshaped is not None:
         verb = reshaped
         detail = {"of": c.parent, "rows_before": int(d.rows_before), "rows": int(d.rows_after), "columns": _n_cols(c)}

@@ -275,8 +275,10 @@ def frame_sentence(f: dict) -> str:
         if d.get("why") and facets and facets[0].startswith("dropped"):
             facets[0] += f", which had {d['why']}"
         how = _column_verb_phrase(op)
+        if new_name and f.get("series"):
+            return _derived_series_sentence(f, op, how)
         if new_name and d.get("rebuilt"):
-            cols = f" and {plural(f.get('n_cols') or 0, 'column')} ({names(f.get('columns_added') or [])})"
+            cols = "" if f.get("series") else f" and {plural(f.get('n_cols') or 0, 'column')} ({names(f.get('columns_added') or [])})"
             return f"{capital(thing(f))} is built from the values of {parent}: {_rows(f, ra)}{cols}."
         if new_name:
             lead = f"{capital(thing(f))} has the {_rows(f, ra)} of {parent}"
@@ -287,6 +289,22 @@ def frame_sentence(f: dict) -> str:
             return f"{capital(how)} in {thing(f)}: {_clauses(facets + ([ix] if ix else []))} ({kept})."
         return f"In {thing(f)}, {_clauses(facets + ([ix] if ix else []))} ({kept})."
     return _changed_sentence(f, facets, ix)
+
+
+def _derived_series_sentence(f: dict, op: dict, how: str | None) -> str:
+    """A new series computed from another with the same labels (`x.pct_change()`,
+    `s.isin(...)`, `prices.rolling(3).mean()`): its values are not the parent's values."""
+    parent, ra = f.get("parent"), f.get("rows_after")
+    parts = [f"{plural(ra, 'value')} with the same labels"]
+    for change in (f.get("dtype_changes") or {}).values():
+        parts.append(f"its type is {change['after']} (in {parent}: {change['before']})")
+    changed = sum((f.get("values_changed") or {}).values())
+    if changed:
+        parts.append(f"all of them differ from {parent}" if changed == ra else f"{n(changed)} of them differ from {parent}")
+    if f.get("columns_renamed") or f.get("columns_added"):
+        pass  # the series' own name: not a column of anything
+    via = f" ({how})" if how and op.get("verb") != "astype" else ""
+    return f"{capital(thing(f))} comes from {parent}{via}: {'; '.join(parts)}."
 
 
 def holds_words(d: dict) -> str:
@@ -379,8 +397,8 @@ def _combine_sentence(f, op, d, facets) -> str:
         return f"Joined {what} to {thing(f)}{on}{how}: {plural(ra, 'row')} ({had}){matched}{cols}."
     others = f" and {other}" if other else " and other tables"
     if new_name:
-        return f"{capital(thing(f))} stacks {parent}{others} ({verb}): {plural(ra, 'row')} ({had}){cols}."
-    return f"Stacked{others.replace(' and', '', 1)} onto {thing(f)} ({verb}): {plural(ra, 'row')} ({had}){cols}."
+        return f"{capital(thing(f))} stacks {parent}{others} ({verb}): {_rows(f, ra)} ({had}){cols}."
+    return f"Stacked{others.replace(' and', '', 1)} onto {thing(f)} ({verb}): {_rows(f, ra)} ({had}){cols}."
 
 
 def _changed_sentence(f, facets, ix) -> str:

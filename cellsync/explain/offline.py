@@ -337,7 +337,7 @@ def statement_steps(code: str, frame_names: set[str], series: set[str] = frozens
             args = ", ".join(_unparse(a) for a in value.args)
             steps = [Step("call", f"ran {value.func.id}({args})", "to apply a step defined earlier", "what the function does", _unparse(value))]
         elif isinstance(stmt, ast.Expr) and _writes_a_file(value):
-            steps = [Step("write", f"wrote {_unparse(value)} to a file", "to keep or share the result",
+            steps = [Step("write", f"exported {_unparse(value.func.value)} ({_unparse(value)})", "to keep or share the result",
                           "that the file holds what was intended", _unparse(value))]
         elif isinstance(stmt, ast.Expr) and not _changes_in_place(value) and not any(x.idiom in _MODEL_IDIOMS for x in steps):
             # an expression nobody assigned: pandas returned a new object, dropped at once; a
@@ -345,7 +345,7 @@ def statement_steps(code: str, frame_names: set[str], series: set[str] = frozens
             if steps or _reads_frame(value, frame_names):
                 shown = stmt is tree.body[-1]
                 phrase = (f"showed {_unparse(value)} without saving it" if shown
-                          else f"computed {_unparse(value)} without keeping the result")
+                          else f"evaluated {_unparse(value)} without keeping the result")
                 steps = [Step("shown", phrase, "to look at a result", "nothing: no data changed", _unparse(value))]
         out.append((target, steps, stmt))
     return out
