@@ -445,7 +445,9 @@ def index_kind(index: pd.Index) -> dict:
         kind = "multi"
     elif isinstance(index, pd.RangeIndex):
         kind = "positions" if index.start == 0 and index.step == 1 else "numbers"
-    elif pd.api.types.is_datetime64_any_dtype(index.dtype) or isinstance(index, pd.PeriodIndex):
+    elif isinstance(index, pd.PeriodIndex):
+        kind = "periods"  # `to_period()` turns dates into periods: another kind of label
+    elif pd.api.types.is_datetime64_any_dtype(index.dtype):
         kind = "dates"
     elif pd.api.types.is_numeric_dtype(index.dtype):
         kind = "numbers"

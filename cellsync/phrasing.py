@@ -88,7 +88,7 @@ def index_words(ix: dict | None) -> str:
     if not ix.get("n"):
         return "no labels"
     span = f"{ix.get('first')}" if ix.get("n") == 1 else f"{ix.get('first')} to {ix.get('last')}"
-    word = {"positions": "positions", "numbers": "numbers", "dates": "dates"}.get(kind, "labels")
+    word = {"positions": "positions", "numbers": "numbers", "dates": "dates", "periods": "periods"}.get(kind, "labels")
     return f"{word} {span}"
 
 
@@ -113,10 +113,16 @@ COLUMN_VERBS = {
 }
 
 
-def _column_verb_phrase(op: dict) -> str | None:
+# verbs whose phrase claims a change of type: said only where a type changed
+_TYPE_VERBS = frozenset({"astype", "to_datetime", "to_numeric"})
+
+
+def _column_verb_phrase(op: dict, f: dict | None = None) -> str | None:
     verb = op.get("verb")
     if (op.get("detail") or {}).get("text_method"):
         return f"applied the text method {verb}"
+    if verb in _TYPE_VERBS and f is not None and not f.get("dtype_changes"):
+        return None  # `df["x"] = (a == b).astype(int)` adds a column; no column's type changed
     return COLUMN_VERBS.get(verb or "")
 
 
@@ -274,7 +280,7 @@ def frame_sentence(f: dict) -> str:
         kept = f"all {_rows(f, ra)} kept"
         if d.get("why") and facets and facets[0].startswith("dropped"):
             facets[0] += f", which had {d['why']}"
-        how = _column_verb_phrase(op)
+        how = _column_verb_phrase(op, f)
         if new_name and f.get("series"):
             return _derived_series_sentence(f, op, how)
         if new_name and d.get("rebuilt"):

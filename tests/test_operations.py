@@ -334,3 +334,13 @@ def test_second_audit_idioms(shell):
     (m,) = [m for m in cell(shell)["metrics"] if m["segment"] is None]
     assert (m["name"], m["source"]) == ("cross_val_score (mean of 5)", "assigned")
     assert m["value"] == pytest.approx(float(shell.user_ns["scores"].mean()))
+
+
+def test_a_type_verb_is_said_only_where_a_type_changed_and_periods_are_not_dates(shell):
+    run(shell, "train = pd.DataFrame({'Sex': ['female', 'male', 'female']})")
+    run(shell, "train['IsFemale'] = (train['Sex'] == 'female').astype(int)")
+    assert cell(shell)["summary"] == 'In the table train, added the column "IsFemale" (all 3 rows kept).'
+    run(shell, "ts = pd.Series([1.0, 2.0], index=pd.to_datetime(['2000-01-31', '2000-02-29']))")
+    run(shell, "pts = ts.to_period('M')")
+    summary = cell(shell)["summary"]
+    assert "dates 2000-01-31 to 2000-02-29 before, periods 2000-01 to 2000-02 now" in summary
