@@ -120,10 +120,16 @@ def test_every_recorded_number_matches_pandas(replayed, states):
             assert sorted(f["columns_added"]) == sorted(set(after.columns) - set(b_cols))
             assert sorted(f["columns_removed"]) == sorted(c for c in before.columns if renamed.get(c, c) not in set(after.columns))
             before_r = before.rename(columns=renamed)
+
+            def text(dtype):  # a categorical's type names how many categories it has
+                if isinstance(dtype, pd.CategoricalDtype):
+                    return f"category ({len(dtype.categories)} categories{', ordered' if dtype.ordered else ''})"
+                return str(dtype)
+
             dtypes = {
-                c: {"before": str(before_r[c].dtype), "after": str(after[c].dtype)}
+                c: {"before": text(before_r[c].dtype), "after": text(after[c].dtype)}
                 for c in after.columns
-                if c in before_r.columns and str(before_r[c].dtype) != str(after[c].dtype)
+                if c in before_r.columns and text(before_r[c].dtype) != text(after[c].dtype)
             }
             assert f["dtype_changes"] == dtypes, cell.source
             if f["row_identity"] == "reshape":
