@@ -48,7 +48,7 @@ KINDS = (
 
 FILTER_CALLS = frozenset({
     "dropna", "drop_duplicates", "head", "tail", "sample", "nlargest", "nsmallest", "query",
-    "drop", "truncate", "first", "last", "dropna", "loc", "iloc", "where_rows",
+    "drop", "truncate", "first", "last", "loc", "iloc",
 })
 COMBINE_CALLS = frozenset({"merge", "join", "concat", "append", "combine_first", "merge_asof", "merge_ordered"})
 RELABEL_CALLS = frozenset({
@@ -127,7 +127,8 @@ def verbs(node: ast.AST | None) -> list[str]:
                 visit(n.value)
             for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
                 if isinstance(t, ast.Subscript):
-                    visit(t.value) if isinstance(t.value, ast.Subscript) else None
+                    if isinstance(t.value, ast.Subscript):
+                        visit(t.value)  # df[a][b] = ...: the inner selection runs first
                     out.append("setitem" if not isinstance(t.value, ast.Attribute) else f"setitem:{t.value.attr}")
                 elif isinstance(t, ast.Attribute):
                     out.append(f"setattr:{t.attr}")
@@ -470,8 +471,9 @@ def _short(value) -> str:
 # --- classification --------------------------------------------------------------------------
 
 
-def classify_cell(changes: list[Change], lineage: CellLineage | None) -> dict[str, Operation]:
-    """One Operation per version id of the cell. Splits are found across the cell's changes."""
+def classify_cell(changes: list[Change], lineage: CellLineage | None, on_problem=None) -> dict[str, Operation]:
+    """One Operation per version id of the cell. Splits are found across the cell's changes.
+    A change that cannot be classified is `changed` (facts only), reported to `on_problem`."""
     out: dict[str, Operation] = {}
     for group in find_splits(changes, lineage):
         parts = [{"name": c.name, "rows": int(c.diff.rows_after), "series": c.is_series} for c in group]
@@ -491,8 +493,10 @@ def classify_cell(changes: list[Change], lineage: CellLineage | None) -> dict[st
         if c.version_id not in out:
             try:
                 out[c.version_id] = classify(c)
-            except Exception:  # a classification problem must never lose the version
+            except Exception as exc:  # a classification problem must never lose the version
                 out[c.version_id] = Operation("changed")
+                if on_problem is not None:
+                    on_problem(f"operations.{type(exc).__name__}", exc)
     return out
 
 

@@ -346,7 +346,7 @@ class Worker:
                 )
                 for ch, v, match in done_changes
             ]
-            ops = classify_cell(changes, job.lineage)
+            ops = classify_cell(changes, job.lineage, self.on_problem)
         except Exception as exc:
             self.on_problem(f"operations.{type(exc).__name__}", exc)
             return {}
