@@ -543,7 +543,7 @@ class Worker:
         plan = self._plans.get(parent_id)
         if plan is None:
             try:
-                plan = self._open()._plan(parent_id)
+                plan = self._open().plan(parent_id)
             except Exception:  # not persisted: this version is then written whole
                 return None
         return plan

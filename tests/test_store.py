@@ -23,7 +23,7 @@ def write_version(store, vid, frame, parent=None, parent_id=None, cfg=None, name
     if parent is not None:
         _, m = diff_frames(parent, frame)
         kwargs = dict(
-            parent=store._plan(parent_id),
+            parent=store.plan(parent_id),
             parent_id=parent_id,
             parent_positions=m.parent_positions(len(frame)),
             same_columns=m.same_columns,
