@@ -170,8 +170,7 @@ def test_flush_is_false_when_a_cell_could_not_be_written(shell, store_dir):
     assert cellsync.flush(30) is True
     # the store is swapped for a file under the worker's feet: its next write fails
     tracker = cellsync.extension.current_tracker()
-    tracker.worker._store.close()
-    tracker.worker._store = None
+    tracker.worker.close_store()
     shutil.rmtree(store_dir)
     store_dir.write_text("gone")
     run(shell, "df = df[df.a > 1]")
