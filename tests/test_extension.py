@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import frames_of, recorded, run
+from helpers import frames_of, recorded, run
 
 
 def test_records_every_cell_with_status_and_errors(shell, capsys):

@@ -251,7 +251,7 @@ def test_an_older_store_is_read_as_it_is_and_upgraded_by_a_writer(store):
 
 
 def test_a_timeline_of_some_cells_and_what_changed_since(shell):
-    from conftest import recorded, run
+    from helpers import recorded, run
 
     run(shell, "df = pd.DataFrame({'a': range(50), 'b': [i % 7 for i in range(50)]})")
     run(shell, "df = df[df.b != 3]")
@@ -271,7 +271,7 @@ def test_a_timeline_of_some_cells_and_what_changed_since(shell):
 
 
 def test_removed_and_added_rows_with_a_limit(shell):
-    from conftest import recorded, run
+    from helpers import recorded, run
 
     run(shell, "df = pd.DataFrame({'a': range(100), 'b': [i % 7 for i in range(100)]})")
     run(shell, "df = df[df.b != 3]")
