@@ -108,7 +108,7 @@ def _scan(tracker, state: _State, adapters) -> list:
                 bound.setdefault(id(value), []).append(name)
                 values[id(value)] = (value, mod)
                 break
-    lineage = getattr(tracker, "_lineage", None)
+    lineage = getattr(tracker, "lineage", None)  # the detector's reading of this cell
     sources = lineage.sources if lineage is not None else {}
     calls = lineage.calls if lineage is not None else {}
     prev_names, prev_versions = dict(state.names), dict(state.versions)
