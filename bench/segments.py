@@ -196,7 +196,7 @@ def build_history(path: Path, n_rows: int, n_versions: int) -> dict:
             diff, kwargs = new_frame_diff(new), {}
         else:
             diff, match = diff_frames(frame, new)
-            kwargs = dict(parent=store._plan(parent_id), parent_id=parent_id,
+            kwargs = dict(parent=store.plan(parent_id), parent_id=parent_id,
                           parent_positions=match.parent_positions(len(new)),
                           same_columns=match.same_columns, same_index=match.same_index)
         plan = persist(store.files, new, cfg, **kwargs)

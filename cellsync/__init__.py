@@ -197,13 +197,13 @@ def comment(text: str, cell: int | None = None, frame: str | None = None, column
 
 def reply(thread_id: str, text: str, store=None):
     """Answer a thread (as the data scientist). `@assistant …` asks the assistant instead."""
-    from . import chat
+    from . import assistant, chat
 
     try:
         st = _writer(store)
         try:
             msg = chat.post(st, thread_id, text, author=settings.user_name or chat.default_name(), role="data_scientist")
-            chat.answer_if_asked(st, thread_id, text)
+            chat.answer_if_asked(st, thread_id, text, assistant.answer)
             return msg.id
         finally:
             st.close()

@@ -15,7 +15,27 @@ import socket
 import sys
 from pathlib import Path
 
-_state: dict = {"thread": None, "url": None, "store": None}
+
+
+class KernelServer:
+    """The dashboard server this kernel runs (at most one: it serves one store, and a second
+    store replaces the first). One per process, like the kernel it lives in."""
+
+    def __init__(self):
+        self.thread = None  # Panel's server thread
+        self.url: str | None = None
+        self.store: str | None = None
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            try:
+                self.thread.stop()
+            except Exception:
+                pass
+        self.thread = self.url = self.store = None
+
+
+SERVER = KernelServer()
 
 
 def in_jupyter_frontend() -> bool:
@@ -46,8 +66,8 @@ def dashboard_url(store: str | Path, title: str = "CellSync") -> str:
     from .ui import Dashboard
 
     store = str(Path(store).resolve())
-    if _state["url"] and _state["store"] == store:
-        return _state["url"]
+    if SERVER.url and SERVER.store == store:
+        return SERVER.url
     stop_server()
     port = _free_port()
 
@@ -76,8 +96,8 @@ def dashboard_url(store: str | Path, title: str = "CellSync") -> str:
         thread.asyncio_loop.call_soon_threadsafe(quiet.mark_current_thread)
     except Exception:
         pass
-    _state.update(thread=thread, url=f"http://127.0.0.1:{port}/", store=store)
-    return _state["url"]
+    SERVER.thread, SERVER.url, SERVER.store = thread, f"http://127.0.0.1:{port}/", store
+    return SERVER.url
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> bool:
@@ -96,13 +116,7 @@ def wait_for_port(port: int, timeout: float = 10.0) -> bool:
 
 
 def stop_server() -> None:
-    thread = _state.get("thread")
-    if thread is not None:
-        try:
-            thread.stop()
-        except Exception:
-            pass
-    _state.update(thread=None, url=None, store=None)
+    SERVER.stop()
 
 
 # Listens, in the JupyterLab page, for the sidecar asking to select a cell by its execution

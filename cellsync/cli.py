@@ -94,9 +94,11 @@ def show(store, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the grid as JSON.")
 def snapgrid(store, frame, segment, columns, as_json):
     """One segment across every stored version of a frame (SnapGrid), from the store alone."""
+    from .snapgrid import snapgrid as grid_of
+
     with _open(store) as st:
         try:
-            grid = st.snapgrid(frame, segment, columns)
+            grid = grid_of(st, frame, segment, columns)
         except CellsyncError as exc:
             raise _fail(exc) from None
     if as_json:

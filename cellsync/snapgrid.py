@@ -141,7 +141,7 @@ class SegmentMasks:
         mask = self._masks.get(key)
         if mask is not None:
             return mask
-        plan = self._store._plan(version_id)
+        plan = self._store.plan(version_id)
         if plan.kind == "delta" and positions and all(plan.columns[p].parent is not None for p in positions):
             parent = self.get(plan.base, tuple(plan.columns[p].parent for p in positions))
             take = self._kept_rows(version_id, plan)

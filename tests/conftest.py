@@ -1,8 +1,8 @@
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+# the helpers live in helpers.py; imported here too so `from conftest import run` (the older
+# spelling, still in a few test files) keeps working
+from helpers import DEMO, ROOT, frames_of, recorded, run  # noqa: F401
 
 
 @pytest.fixture
@@ -27,23 +27,17 @@ def shell(store_dir, monkeypatch):
     ip.reset(new_session=True)
 
 
-def run(ip, code: str):
-    """Run a cell as a notebook would (with history, so execution counts advance)."""
-    return ip.run_cell(code, store_history=True)
+@pytest.fixture(scope="session")
+def demo_replay(tmp_path_factory):
+    """The bundled demo notebook replayed once per test session on a real kernel (nbclient):
+    (the replay's result, the store). Shared: read it, never write to it (copy it first)."""
+    from cellsync.replay import replay_notebook
+
+    store = tmp_path_factory.mktemp("demo") / "store"
+    return replay_notebook(DEMO, store, allow_errors=False), store
 
 
-def recorded(ip=None, store_dir=None):
-    """Flush the worker, then read the store from scratch, read-only, as another process would."""
-    import cellsync
-    from cellsync.extension import current_tracker
-
-    tracker = current_tracker()
-    if tracker is not None:
-        assert tracker.flush(60), "worker did not drain"
-        store_dir = store_dir or tracker.store_path
-    return cellsync.open_store(store_dir)
-
-
-def frames_of(store, cell_index: int = -1) -> dict:
-    timeline = store.timeline()
-    return {f["name"]: f for f in timeline[cell_index]["frames"]}
+@pytest.fixture(scope="session")
+def demo_store(demo_replay):
+    """The replayed demo's store folder (shared: read only)."""
+    return demo_replay[1]

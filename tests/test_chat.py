@@ -11,7 +11,7 @@ from cellsync import chat
 from cellsync.errors import StoreReadOnly
 from cellsync.store import Store, open_store
 from cellsync.ui import render_markdown
-from conftest import recorded, run
+from helpers import recorded, run
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The command line: one clear line and a non-zero exit for every bad input."""
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -10,7 +9,7 @@ from click.testing import CliRunner
 from cellsync.cli import main
 from cellsync.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 
 def invoke(*args):

@@ -9,7 +9,7 @@ import pytest
 
 import cellsync
 from cellsync import demo
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_the_committed_notebooks_and_data_are_what_the_generator_writes(tmp_path):

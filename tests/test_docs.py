@@ -3,14 +3,13 @@ configuration page, and every Python call they show exists."""
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 
 import cellsync
 from cellsync.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 

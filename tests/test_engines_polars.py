@@ -6,7 +6,7 @@ import pytest
 
 pl = pytest.importorskip("polars")
 
-from conftest import recorded, run  # noqa: E402
+from helpers import recorded, run  # noqa: E402
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 pyspark = pytest.importorskip("pyspark")
 
-from conftest import recorded, run  # noqa: E402
+from helpers import recorded, run  # noqa: E402
 
 pytestmark = pytest.mark.engines
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import frames_of, recorded, run
+from helpers import frames_of, recorded, run
 
 
 def test_records_every_cell_with_status_and_errors(shell, capsys):
@@ -124,11 +124,12 @@ def test_profiles_and_data_are_readable_from_another_process_view(shell):
 
 def test_failures_inside_cellsync_never_reach_the_cell(shell, capsys, monkeypatch):
     import cellsync.tracker as tracker_mod
+    import cellsync.worker.versions as versions_stage
 
     def broken(*args, **kwargs):
         raise RuntimeError("profile exploded")
 
-    monkeypatch.setattr(tracker_mod, "profile_frame", broken)
+    monkeypatch.setattr(versions_stage, "profile_frame", broken)
     monkeypatch.setattr(tracker_mod.Tracker, "scan", broken)  # also break the blocking part
     capsys.readouterr()
     result = run(shell, "df = pd.DataFrame({'a': [1]})\nprint('user output')")
@@ -153,9 +154,9 @@ def test_failures_inside_cellsync_never_reach_the_cell(shell, capsys, monkeypatc
 
 
 def test_worker_failure_is_counted_and_the_cell_still_recorded(shell, monkeypatch):
-    import cellsync.tracker as tracker_mod
+    import cellsync.worker.versions as versions_stage
 
-    monkeypatch.setattr(tracker_mod, "profile_frame", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(versions_stage, "profile_frame", lambda *a, **k: 1 / 0)
     run(shell, "df = pd.DataFrame({'a': [1]})")
     store = recorded(shell)
     f = frames_of(store, -1)["df"]
@@ -195,13 +196,16 @@ def test_store_switch_magic(shell, tmp_path):
 
 
 def test_unload_leaves_the_notebook_as_before(shell):
-    from cellsync.extension import _post_run_cell, _pre_run_cell
+    from cellsync.extension import extension
 
+    ext = extension(shell)
+    assert ext.post_run_cell in shell.events.callbacks["post_run_cell"]
     names_before = set(shell.user_ns)
     shell.extension_manager.unload_extension("cellsync")
-    assert _post_run_cell not in shell.events.callbacks["post_run_cell"]
-    assert _pre_run_cell not in shell.events.callbacks["pre_run_cell"]
+    assert ext.post_run_cell not in shell.events.callbacks["post_run_cell"]
+    assert ext.pre_run_cell not in shell.events.callbacks["pre_run_cell"]
     assert "cellsync" not in shell.magics_manager.magics["line"]
+    assert extension(shell) is None
     assert set(shell.user_ns) == names_before
     shell.extension_manager.load_extension("cellsync")  # the fixture unloads it again
 
@@ -271,7 +275,7 @@ def test_a_parent_the_worker_forgot_is_still_a_delta_base(shell):
     from cellsync.cache import BoundedDict
     from cellsync.extension import current_tracker
 
-    current_tracker().worker._plans = BoundedDict(1)  # remembers only the latest version
+    current_tracker().worker.versions.plans = BoundedDict(1)  # remembers only the latest version
     run(shell, "keep = pd.DataFrame({'a': range(1000)})")
     run(shell, "other = pd.DataFrame({'b': range(10)})")
     run(shell, "keep = keep[keep.a % 2 == 0]")

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 import cellsync
 from cellsync.store import Store
 from cellsync.versions import NOT_PERSISTED, ColumnFiles, persist, rebuild
-from conftest import recorded, run
+from helpers import recorded, run
 
 
 def same(back: pd.DataFrame, original: pd.DataFrame) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 import cellsync
 from cellsync.redact import MASK, redact
-from conftest import recorded, run
+from helpers import recorded, run
 
 
 def made_up(prefix: str = "", n: int = 20) -> str:

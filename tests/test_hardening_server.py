@@ -14,7 +14,7 @@ from cellsync.errors import CellsyncError
 from cellsync.segments import SegmentError, Segment
 from cellsync.store import CellRun, Store
 from cellsync.ui import CONTENT_SECURITY_POLICY, basic_auth_setting, render_markdown
-from conftest import run
+from helpers import run
 from test_cli import invoke, one_line_error
 
 PIXEL = "http://203.0.113.7/pixel.png"  # TEST-NET-3: routes nowhere, so a fetch is a bug, not a leak

@@ -164,14 +164,13 @@ def test_loading_into_a_bad_store_says_not_recording_and_flush_is_false(tmp_path
 
 
 def test_flush_is_false_when_a_cell_could_not_be_written(shell, store_dir):
-    from conftest import run
+    from helpers import run
 
     run(shell, "df = pd.DataFrame({'a': [1, 2]})")
     assert cellsync.flush(30) is True
     # the store is swapped for a file under the worker's feet: its next write fails
     tracker = cellsync.extension.current_tracker()
-    tracker.worker._store.close()
-    tracker.worker._store = None
+    tracker.worker.close_store()
     shutil.rmtree(store_dir)
     store_dir.write_text("gone")
     run(shell, "df = df[df.a > 1]")
@@ -299,7 +298,7 @@ def test_a_reused_column_file_is_not_taken_as_a_leftover(store_dir):
 
 
 def test_a_corrupt_column_file_is_one_line_for_that_version_only(shell, store_dir):
-    from conftest import run
+    from helpers import run
 
     run(shell, "df = pd.DataFrame({'age': [85, 40, 70, 90, 20] * 20, 'w': range(100)})")
     run(shell, "df['age'] = df['age'] + 1")

@@ -3,7 +3,6 @@ against pandas computed independently, by running the same cells here."""
 
 import json
 import os
-from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -11,17 +10,14 @@ import pytest
 
 from cellsync.replay import replay_notebook
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "notebooks" / "demo.ipynb"
+from helpers import DEMO
 
 pytestmark = pytest.mark.kernel
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory):
-    store = tmp_path_factory.mktemp("kernel") / "store"
-    result = replay_notebook(DEMO, store, allow_errors=False)
-    return result, store
+def replayed(demo_replay):
+    return demo_replay  # replayed once per session (conftest.py)
 
 
 @pytest.fixture(scope="module")

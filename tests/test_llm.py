@@ -14,7 +14,7 @@ from cellsync.config import Settings
 from cellsync.explain import build_facts, explain
 from cellsync.explain.ask import ask
 from cellsync.explain.chains import ExplainError, llm_runnable, make_model
-from conftest import recorded, run
+from helpers import recorded, run
 
 SECRET = "sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from conftest import recorded, run
+from helpers import recorded, run
 
 
 def metrics_of(store, cell=-1):

@@ -11,18 +11,18 @@ from cellsync.replay import replay_notebook
 
 pytestmark = pytest.mark.kernel
 
-# (what fails in cellsync.tracker, the kind of problem it must be counted as)
+# (the module that calls it, what fails, the kind of problem it must be counted as)
 STAGES = [
-    ("diff_frames", "version.RuntimeError"),
-    ("profile_frame", "version.RuntimeError"),
-    ("persist", "persist.RuntimeError"),
-    ("classify_cell", "operations.RuntimeError"),
-    ("suggest", "segments.RuntimeError"),
-    ("segment_impacts", "segments.RuntimeError"),
-    ("build_facts", "explain.RuntimeError"),
-    ("score", "predictions.RuntimeError"),
-    ("displayed_values", "hook.metrics"),
-    ("analyse", "hook.post_run_cell"),
+    ("cellsync.worker.versions", "diff_frames", "version.RuntimeError"),
+    ("cellsync.worker.versions", "profile_frame", "version.RuntimeError"),
+    ("cellsync.worker.versions", "persist", "persist.RuntimeError"),
+    ("cellsync.worker.operations", "classify_cell", "operations.RuntimeError"),
+    ("cellsync.worker.segments", "suggest", "segments.RuntimeError"),
+    ("cellsync.worker.segments", "segment_impacts", "segments.RuntimeError"),
+    ("cellsync.worker.explanation", "build_facts", "explain.RuntimeError"),
+    ("cellsync.worker.metrics", "score", "predictions.RuntimeError"),
+    ("cellsync.tracker", "displayed_values", "hook.metrics"),
+    ("cellsync.detect", "analyse", "hook.post_run_cell"),
 ]
 
 WORK = """frame = pd.DataFrame({"age": np.arange(200) % 90, "g": np.arange(200) % 3, "y": np.arange(200) % 2})
@@ -31,17 +31,17 @@ cellsync.log_predictions(frame["y"], (frame["age"] > 50).astype(int), data=frame
 print("user output", len(frame))"""
 
 
-def _break(name: str) -> str:
-    return ("import cellsync.tracker as _m\n"
+def _break(module: str, name: str) -> str:
+    return (f"import {module} as _m\n"
             f"def _boom(*a, **k):\n    raise RuntimeError('{name} exploded')\n"
             f"_orig, _m.{name} = _m.{name}, _boom\nprint('broke {name}')")
 
 
 def test_no_traceback_under_any_cell_whatever_fails(tmp_path):
     cells = ["import numpy as np, pandas as pd, cellsync\nfrom sklearn.metrics import accuracy_score"]
-    for name, _ in STAGES:
+    for module, name, _ in STAGES:
         # break one stage, work through it, then mend it (cellsync.flush: the worker has run)
-        cells += [_break(name), WORK, "accuracy_score([0, 1, 1], [0, 1, 0])", f"cellsync.flush(30)\n_m.{name} = _orig"]
+        cells += [_break(module, name), WORK, "accuracy_score([0, 1, 1], [0, 1, 0])", f"cellsync.flush(30)\n_m.{name} = _orig"]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells] + [nbformat.v4.new_code_cell("%cellsync status")]
     path = tmp_path / "broken.ipynb"
@@ -59,7 +59,7 @@ def test_no_traceback_under_any_cell_whatever_fails(tmp_path):
             assert "user output" in text  # the user's own output is all there
     announced = "".join(texts[:-1])
     status = texts[-1]
-    for _, kind in STAGES:
+    for _, _, kind in STAGES:
         # each stage's failure is counted under its kind, named by %cellsync status, and
         # announced in one short line once
         assert kind in status, (kind, status)

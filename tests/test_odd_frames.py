@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import frames_of, recorded, run
+from helpers import frames_of, recorded, run
 
 ODD = {
     "multi_rows": "pd.DataFrame({'v': [1, 2]}, index=pd.MultiIndex.from_tuples([('a', 1), ('b', 2)]))",

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 import cellsync
 from cellsync.cli import main
 from cellsync.segments import SegmentError
-from conftest import recorded, run
+from helpers import recorded, run
 
 CELLS = [
     "rng = np.random.default_rng(3)\n"

@@ -23,7 +23,7 @@ def write_version(store, vid, frame, parent=None, parent_id=None, cfg=None, name
     if parent is not None:
         _, m = diff_frames(parent, frame)
         kwargs = dict(
-            parent=store._plan(parent_id),
+            parent=store.plan(parent_id),
             parent_id=parent_id,
             parent_positions=m.parent_positions(len(frame)),
             same_columns=m.same_columns,
@@ -251,7 +251,7 @@ def test_an_older_store_is_read_as_it_is_and_upgraded_by_a_writer(store):
 
 
 def test_a_timeline_of_some_cells_and_what_changed_since(shell):
-    from conftest import recorded, run
+    from helpers import recorded, run
 
     run(shell, "df = pd.DataFrame({'a': range(50), 'b': [i % 7 for i in range(50)]})")
     run(shell, "df = df[df.b != 3]")
@@ -271,7 +271,7 @@ def test_a_timeline_of_some_cells_and_what_changed_since(shell):
 
 
 def test_removed_and_added_rows_with_a_limit(shell):
-    from conftest import recorded, run
+    from helpers import recorded, run
 
     run(shell, "df = pd.DataFrame({'a': range(100), 'b': [i % 7 for i in range(100)]})")
     run(shell, "df = df[df.b != 3]")

@@ -26,7 +26,7 @@ __all__ = ["engine_changes", "engine_version", "EngineChange", "EngineError", "E
 
 
 def __getattr__(name):
-    # base.py subclasses tracker.FrameChange, and tracker imports this package: load it late
+    # base.py subclasses changes.FrameChange, and the tracker imports this package: load it late
     if name in ("EngineChange", "EngineError", "EngineUnavailable", "RESHAPING"):
         from . import base
 
@@ -91,7 +91,7 @@ def engine_changes(tracker) -> list:
             state = _STATES[tracker] = _State()
         return _scan(tracker, state, adapters)
     except Exception as exc:
-        tracker._problem(f"engines.scan.{type(exc).__name__}", exc)
+        tracker.problem(f"engines.scan.{type(exc).__name__}", exc)
         return []
 
 
@@ -108,7 +108,7 @@ def _scan(tracker, state: _State, adapters) -> list:
                 bound.setdefault(id(value), []).append(name)
                 values[id(value)] = (value, mod)
                 break
-    lineage = getattr(tracker, "_lineage", None)
+    lineage = getattr(tracker, "lineage", None)  # the detector's reading of this cell
     sources = lineage.sources if lineage is not None else {}
     calls = lineage.calls if lineage is not None else {}
     prev_names, prev_versions = dict(state.names), dict(state.versions)
@@ -207,7 +207,7 @@ def engine_version(worker, ch):
     problem line in `%cellsync status` and a version noted "not profiled: <reason>"."""
     from ..store import Version
 
-    parent_id = worker._resolve(ch.parent_version)
+    parent_id = worker.resolve(ch.parent_version)
     if ch.change == "deleted":
         return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change="deleted",
                        n_rows=None, n_cols=None, parent_id=parent_id, parent_frame=ch.parent_name), None

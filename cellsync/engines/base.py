@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CellsyncError
-from ..tracker import FrameChange
+from ..changes import FrameChange
 
 # Calls whose result rows are aggregates or reshaped values, not rows of the input, in the
 # polars and Spark spellings (pandas' own list is lineage.RESHAPING).

@@ -370,7 +370,7 @@ def record(worker, ch, parent_id):
     if parent is not None:
         d, match = diff(parent, obj, follow_rows=not ch.reshape)
         if ch.change == "mutated" and not d.changed:
-            worker._redirect[ch.version_id] = parent_id
+            worker.redirect[ch.version_id] = parent_id
             return None
     else:
         d, match = new_diff(obj), None
@@ -379,7 +379,7 @@ def record(worker, ch, parent_id):
     if parent is not None and match is not None and match.method not in ("reshape", "none"):
         ch.impacts = _impacts(worker, ch, parent, obj, d, match)
     worker.bytes_written += plan.bytes_written
-    worker._plans[ch.version_id] = plan
+    worker.plans[ch.version_id] = plan
     return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change=ch.change,
                    n_rows=obj.height, n_cols=obj.width, parent_id=parent_id, parent_frame=ch.parent_name,
                    profile=prof, diff=d, data=plan, note=prof.note)
@@ -393,8 +393,8 @@ def _persist(worker, df, parent_id, match) -> DataPlan:
         return DataPlan(kind="none", rows=df.height, note="persist_data is off")
     frame = df.to_pandas(use_pyarrow_extension_array=True)
     return persist(
-        worker._open().files, frame, cfg,
-        parent=worker._parent_plan(parent_id), parent_id=parent_id,
+        worker.store().files, frame, cfg,
+        parent=worker.parent_plan(parent_id), parent_id=parent_id,
         parent_positions=match.parent_positions(df.height) if match is not None and match.method not in ("reshape", "none") else None,
         same_columns=match.same_columns if match is not None else None,
         same_index=False,

@@ -282,7 +282,7 @@ def record(worker, ch, parent_id):
     step = plan_step(df)
     segs = worker.segments_for(ch.name, ch.parent_name)
     parent = ch.parent_native
-    parent_prof = worker._profiles.get(parent_id) if parent_id else None
+    parent_prof = worker.profiles.get(parent_id) if parent_id else None
     parent_counts = _SEGMENT_COUNTS.get(parent_id, {})
     is_filter = parent is not None and _safe(is_filter_of, df, parent)
     with _Guard(sc, cfg, ch.name) as guard:
@@ -300,7 +300,7 @@ def record(worker, ch, parent_id):
             raise
     prof = profile_from(n_rows, stats, df, sample, cfg)
     _SEGMENT_COUNTS[ch.version_id] = counts
-    worker._profiles[ch.version_id] = prof
+    worker.profiles[ch.version_id] = prof
     if parent is not None and parent_prof is not None:
         before = parent_prof.n_rows
         old_cols = [c.name for c in parent_prof.columns]
@@ -330,12 +330,12 @@ def record(worker, ch, parent_id):
     else:
         d = FrameDiff(rows_before=None, rows_after=n_rows, rows_removed=0, rows_added=n_rows, rows_kept=0,
                       row_identity="new", columns_added=tuple(f.name for f in df.schema.fields))
-    plan = persist(worker._open().files, sample, cfg) if cfg.persist_data else DataPlan(kind="none", rows=n_rows, note="persist_data is off")
+    plan = persist(worker.store().files, sample, cfg) if cfg.persist_data else DataPlan(kind="none", rows=n_rows, note="persist_data is off")
     if plan.kind != "none" and len(sample) < n_rows:
         plan = dataclasses.replace(plan, sampled=True, sample_of=n_rows,
                                    note=f"seeded sample of {len(sample):,} of {n_rows:,} rows (Spark)")
     worker.bytes_written += plan.bytes_written
-    worker._plans[ch.version_id] = plan
+    worker.plans[ch.version_id] = plan
     note = f"Spark: {step}" + (f" — {prof.note}" if prof.note else "")
     return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change=ch.change,
                    n_rows=n_rows, n_cols=len(df.schema.fields), parent_id=parent_id, parent_frame=ch.parent_name,

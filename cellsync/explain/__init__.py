@@ -3,7 +3,9 @@ choice, and never with a number the facts do not support.
 
 - `facts.py`    the fact sheet of a cell, and the number guard
 - `offline.py`  the offline explainer (code idioms + measured facts), the default
-- `chains.py`   LangChain runnables for an LLM and for the offline explainer
+- `explanation.py` the `Explanation` record and `explain()`, the one path (no LangChain)
+- `chains.py`   LangChain runnables for an LLM and for the offline explainer (imported only
+                once a model is used: `import cellsync` must not load LangChain)
 - `ask.py`      questions answered from the stored facts, citing cells
 """
 
@@ -15,7 +17,7 @@ import threading
 from ..work import WorkCounter
 
 from ..config import Settings, settings as default_settings
-from .chains import OFFLINE, ExplainError, Explanation, cache_key, explain, make_model
+from .explanation import OFFLINE, ExplainError, Explanation, cache_key, explain
 from .facts import FactSheet, build_facts, traceable_numbers, unverified_numbers
 
 __all__ = [
@@ -23,6 +25,13 @@ __all__ = [
     "cache_key", "explain", "explain_store", "facts_for", "make_model", "traceable_numbers",
     "unverified_numbers",
 ]
+
+
+def make_model(model: str, cfg: Settings):
+    """A LangChain chat model (see `chains.make_model`); imports LangChain on first use."""
+    from .chains import make_model as _make_model
+
+    return _make_model(model, cfg)
 
 
 def facts_for(store, entry: dict) -> FactSheet:
@@ -97,7 +106,7 @@ class ExplainService:
                 ex = cached(store, key)
                 if ex is None:
                     if self._llm is None:
-                        self._llm = make_model(model, self.cfg)
+                        self._llm = make_model(model, self.cfg)  # the model is built once per service
                     ex = explain(facts, model, self.cfg, llm=self._llm)
                     if ex.note:
                         self.on_problem("explain.llm", ex.note)

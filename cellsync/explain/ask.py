@@ -13,12 +13,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-
 from .. import phrasing
 from ..records import Record
-from .chains import OFFLINE, make_model
+from .explanation import OFFLINE
 from .facts import FactSheet, traceable_numbers, unverified_numbers
 
 
@@ -164,8 +161,14 @@ ASK_SYSTEM = (
 
 
 def _ask_llm(store, timeline, question, model, cfg, llm) -> Answer:
+    # LangChain only here, once a model is asked: the offline answers and `import cellsync`
+    # never load it
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+
     from ..config import settings as default_settings
     from . import facts_for
+    from .chains import make_model
 
     cfg = cfg or default_settings
     terms = set(_terms(question))

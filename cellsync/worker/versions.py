@@ -1,0 +1,186 @@
+"""Stage 1 of the worker's pipeline: each change becomes a `Version` — the parent checked
+against the data, the diff, the profile, the persisted data (full or a delta on its parent).
+
+Also what the engines (`cellsync/engines`) record their frames through: `resolve`,
+`parent_plan`, `plans`, `profiles`, `redirect`, `store()`, `segments_for`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cache import BoundedDict
+from ..changes import CellJob, FrameChange
+from ..config import Settings
+from ..diff import diff_frames, new_frame_diff
+from ..engines import engine_version
+from ..operations import choose_parent, follows_rows, same_rows
+from ..profile import profile_frame
+from ..store import Version
+from ..versions import DataPlan, persist
+
+
+class VersionStage:
+    """Diff, profile and persist one change at a time; remembers recent plans and profiles."""
+
+    def __init__(self, session_id: str, cfg: Settings, on_problem, store, segments_for):
+        self.session_id = session_id
+        self.cfg = cfg
+        self.on_problem = on_problem
+        self.store = store  # () -> the worker's Store, opened on first use
+        self.segments_for = segments_for  # the segment stage's lookup, for the engines
+        # recent versions' data plans and profiles: a parent is nearly always recent; an older
+        # one's plan is read back from the store, and its profile is simply recomputed
+        self.plans: BoundedDict = BoundedDict(256)
+        self.profiles: BoundedDict = BoundedDict(64)
+        self.redirect: dict[str, str] = {}  # version found unchanged -> the version it equals
+        self.bytes_written = 0
+
+    def run(self, job: CellJob) -> list[tuple[FrameChange, Version, Any]]:
+        """Every change of the cell as (change, version, row match); a change that fails is
+        still a version, noted "not profiled"; one found equal to its parent is none."""
+        done_changes = []
+        by_object: dict[int, tuple] = {}  # profile/plan computed once per object version
+        for ch in job.changes:
+            try:
+                done = self.version(ch, by_object, job)
+            except Exception as exc:
+                self.on_problem(f"version.{type(exc).__name__}", exc)
+                done = (Version(
+                    id=ch.version_id,
+                    frame=ch.name,
+                    session_id=job.cell.session_id,
+                    change=ch.change,
+                    n_rows=None if ch.frame is None else int(ch.frame.shape[0]),
+                    n_cols=None if ch.frame is None else int(ch.frame.shape[1]),
+                    parent_id=self.resolve(ch.parent_version),
+                    parent_frame=ch.parent_name,
+                    note=f"not profiled: {type(exc).__name__}: {exc}"[:300],
+                ), None)
+            if done is not None:
+                done_changes.append((ch, *done))
+        return done_changes
+
+    def reusable(self, parent_id, diff, match) -> dict:
+        """Column profiles that can be carried over from the parent: same rows (none removed,
+        added or reordered away) and the same values, per the diff."""
+        parent = self.profiles.get(parent_id) if parent_id else None
+        if parent is None or match is None or diff.rows_removed or diff.rows_added:
+            return {}
+        if diff.rows_before != diff.rows_after or match.method == "reshape":
+            return {}
+        by_position = {c.position: c for c in parent.columns}
+        return {new: by_position[old] for new, old in match.same_columns.items() if old in by_position}
+
+    def parent_plan(self, parent_id: str | None) -> DataPlan | None:
+        if parent_id is None:
+            return None
+        plan = self.plans.get(parent_id)
+        if plan is None:
+            try:
+                plan = self.store().plan(parent_id)
+            except Exception:  # not persisted: this version is then written whole
+                return None
+        return plan
+
+    def resolve(self, version_id: str | None) -> str | None:
+        while version_id in self.redirect:
+            version_id = self.redirect[version_id]
+        return version_id
+
+    def _choose_parent(self, ch: FrameChange, job: CellJob) -> None:
+        """Check the code's parent against the data (operations.choose_parent)."""
+        if ch.change not in ("new", "rebound") or ch.frame is None or ch.binding is None:
+            return
+        candidates = dict(ch.others)
+        if ch.parent_frame is not None:
+            candidates = {ch.parent_name: ch.parent_frame, **candidates}
+        if not candidates:
+            return
+        chosen = choose_parent(ch.parent_name or next(iter(candidates)), candidates, ch.frame, ch.binding, job.estimators)
+        if chosen == ch.parent_name:
+            return
+        if chosen is None:
+            ch.parent_name = ch.parent_version = ch.parent_frame = None
+            ch.diff_frame = None
+            ch.parent_is_series = False
+            return
+        ch.others = {n: f for n, f in candidates.items() if n != chosen}
+        ch.parent_name, ch.parent_frame = chosen, candidates[chosen]
+        ch.parent_version = ch.other_versions.get(chosen)
+        ch.parent_is_series = chosen in ch.other_series
+        ch.diff_frame = None
+
+    def version(self, ch: FrameChange, by_object: dict, job: CellJob) -> tuple[Version, Any] | None:
+        if getattr(ch, "engine", None):  # polars / Spark frames: profiled by their engine (cellsync/engines)
+            return engine_version(self, ch)
+        cfg = self.cfg
+        self._choose_parent(ch, job)
+        parent_id = self.resolve(ch.parent_version)
+        if ch.change == "deleted":
+            return Version(
+                id=ch.version_id, frame=ch.name, session_id=self.session_id, change="deleted",
+                n_rows=None, n_cols=None, parent_id=parent_id, parent_frame=ch.parent_name,
+            ), None
+        frame = ch.frame
+        if ch.parent_frame is not None:
+            parent_frame = ch.parent_frame
+            if ch.is_series and ch.parent_is_series and not (ch.series_named and ch.parent_series_named) \
+                    and parent_frame.shape[1] == frame.shape[1] == 1:
+                # an unnamed series is labelled by its variable: `ts_utc = ts.tz_localize(..)`
+                # is not "column ts dropped, ts_utc added"
+                parent_frame = parent_frame.set_axis(frame.columns, axis=1)
+            diff, match = diff_frames(
+                parent_frame,
+                ch.diff_frame if ch.diff_frame is not None else frame,
+                # the code's reading, unless the result has exactly the parent's row labels (a
+                # rolling window, a groupby-apply that keeps every row): then rows are followed
+                follow_rows=follows_rows(ch.binding, job.estimators) or same_rows(parent_frame, frame, ch.binding),
+                trust_labels=ch.same_index,
+            )
+            if ch.change == "mutated" and not diff.changed:
+                # rewritten but equal (a re-consolidation, `df[c] = df[c]`): no new version
+                self.redirect[ch.version_id] = parent_id
+                return None
+        else:
+            diff, match = new_frame_diff(frame), None
+        cached = by_object.get(ch.object_key)
+        if cached is None:
+            profile = profile_frame(frame, cfg, reuse=self.reusable(parent_id, diff, match))
+            parent_plan = self.parent_plan(parent_id)
+            try:
+                plan = persist(
+                    self.store().files,
+                    frame,
+                    cfg,
+                    parent=parent_plan,
+                    parent_id=parent_id,
+                    parent_positions=match.parent_positions(len(frame)) if match else None,
+                    same_columns=match.same_columns if match else None,
+                    same_index=match.same_index if match else False,
+                    series=ch.is_series,
+                )
+            except Exception as exc:
+                # data that cannot be stored must not cost the version its diff and profile
+                self.on_problem(f"persist.{type(exc).__name__}", exc)
+                plan = DataPlan(kind="none", rows=len(frame), note=f"not persisted: {type(exc).__name__}: {exc}"[:300])
+            self.bytes_written += plan.bytes_written
+            by_object[ch.object_key] = (profile, plan)
+        else:
+            profile, plan = cached
+        self.plans[ch.version_id] = plan
+        self.profiles[ch.version_id] = profile
+        return Version(
+            id=ch.version_id,
+            frame=ch.name,
+            session_id=self.session_id,
+            change=ch.change,
+            n_rows=int(frame.shape[0]),
+            n_cols=int(frame.shape[1]),
+            parent_id=parent_id,
+            parent_frame=ch.parent_name,
+            profile=profile,
+            diff=diff,
+            data=plan,
+            note=profile.note,
+        ), match

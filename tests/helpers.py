@@ -1,0 +1,28 @@
+"""Helpers the tests share (fixtures live in conftest.py)."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "notebooks" / "demo.ipynb"
+
+
+def run(ip, code: str):
+    """Run a cell as a notebook would (with history, so execution counts advance)."""
+    return ip.run_cell(code, store_history=True)
+
+
+def recorded(ip=None, store_dir=None):
+    """Flush the worker, then read the store from scratch, read-only, as another process would."""
+    import cellsync
+    from cellsync.extension import current_tracker
+
+    tracker = current_tracker()
+    if tracker is not None:
+        assert tracker.flush(60), "worker did not drain"
+        store_dir = store_dir or tracker.store_path
+    return cellsync.open_store(store_dir)
+
+
+def frames_of(store, cell_index: int = -1) -> dict:
+    timeline = store.timeline()
+    return {f["name"]: f for f in timeline[cell_index]["frames"]}
