@@ -240,10 +240,13 @@ def _find_renames(old, new, removed, added, match: RowMatch):
     for o in removed:
         digests.setdefault(_content_digest(old.iloc[old_pos, o]), o)
     renamed, used = [], set()
+    # Equal content names a rename only where the content says something: a column of one
+    # repeated value equals any other such column, so it counts only as the sole candidate
+    alone = len(removed) == 1 and len(added) == 1
     for n in added:
         col = new.iloc[:, n]
         o = digests.get(_content_digest(col.iloc[new_pos]))
-        if o is not None and o not in used and len(new_pos) == len(new):
+        if o is not None and o not in used and len(new_pos) == len(new) and (alone or _informative(col.iloc[new_pos])):
             renamed.append((o, n))
             used.add(o)
     if len(new_pos) != len(new):
@@ -262,11 +265,18 @@ def _find_renames(old, new, removed, added, match: RowMatch):
                 same = np.array_equal(a.to_numpy(dtype="float64", na_value=np.nan), b.to_numpy(dtype="float64", na_value=np.nan), equal_nan=True)
             except (TypeError, ValueError):
                 same = False
-            if same:
+            if same and (alone or _informative(b)):
                 renamed.append((o, n))
                 used.add(o)
                 break
     return renamed
+
+
+def _informative(s: pd.Series) -> bool:
+    try:
+        return s.nunique(dropna=True) > 1
+    except TypeError:  # unhashable values: compare their text
+        return s.map(repr).nunique() > 1
 
 
 def dtype_text(dtype) -> str:
