@@ -23,7 +23,13 @@ def test_kernel_shutdown_drains_the_worker(tmp_path):
         nbformat.v4.new_code_cell("big4 = big3.sort_values(1)"),
     ]
     env_store = str(store)
-    client = NotebookClient(nb, timeout=120, kernel_name="python3")
+    # jupyter_client kills a kernel that has not exited 5 s after a shutdown request; on a
+    # loaded machine the drain can take longer (CI once lost all four versions that way). The
+    # drain is what is under test here, so the client waits as long as the drain may take.
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name="python3", shutdown_wait_time=60)
+    client = NotebookClient(nb, timeout=120, km=km)
     import os
 
     os.environ["CELLSYNC_STORE"] = env_store
