@@ -8,6 +8,9 @@ numbers; nothing here guesses. Where the operation is `changed` (the code and th
 not agree on anything more specific) only the measured facts are stated.
 
 Plain text only: callers that render HTML escape what they get.
+
+One module on purpose, although it is long: the point of it is that every sentence is found in
+one place (issue 11), so two screens cannot phrase the same fact two ways.
 """
 
 from __future__ import annotations
@@ -327,7 +330,7 @@ def holds_words(d: dict) -> str:
 
 
 def _reshape_sentence(f, op, d) -> str:
-    name, parent = f["name"], f.get("parent")
+    parent = f.get("parent")
     rb, ra = f.get("rows_before"), f.get("rows_after")
     verb = op.get("verb")
     src = f"{parent} ({_rows({'series': False}, rb)})"
@@ -355,7 +358,7 @@ def _reshape_sentence(f, op, d) -> str:
 
 
 def _relabel_sentence(f, op, d, new_name) -> str:
-    name, parent = f["name"], f.get("parent")
+    parent = f.get("parent")
     ra = f.get("rows_after")
     verb = op.get("verb")
     ix = d.get("index")
