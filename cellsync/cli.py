@@ -88,6 +88,24 @@ def show(store, as_json):
 
 @main.command()
 @click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
+@click.option("--frame", default=None, help="The table whose rows to follow (default: the one with the longest history).")
+@click.option("--json", "as_json", is_flag=True, help="Print the overview as JSON.")
+def overview(store, frame, as_json):
+    """The notebook's story: where the rows went, who was hit hardest, where the model fails."""
+    from .overview import overview as build, text
+
+    with _open(store) as st:
+        ov = build(st, frame)
+    if frame is not None and frame not in ov.frames:
+        raise _fail(CellsyncError(f"no table {frame!r} in {store}; tables: {', '.join(ov.frames) or 'none'}"))
+    if as_json:
+        click.echo(ov.to_json(indent=2))
+        return
+    click.echo(text(ov))
+
+
+@main.command()
+@click.argument("store", type=click.Path(path_type=Path), default=Path(".cellsync"))
 @click.option("--frame", required=True, help="The frame (variable name) to follow.")
 @click.option("--segment", "segment", required=True, help='The segment, e.g. "age >= 80".')
 @click.option("--column", "columns", multiple=True, help="Also show this column's distribution inside the segment (repeatable).")

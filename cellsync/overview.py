@@ -1,0 +1,261 @@
+"""The notebook's story on one page, for an expert's first look: where the rows went, who was
+hit hardest, how the model does for whom, and what is still asked.
+
+Computed from the store alone (no kernel, no UI): `overview(store)` gives an `Overview`
+record; `cellsync overview STORE` prints it, and a dashboard view renders it. Every sentence
+comes from `phrasing`, every number from recorded facts.
+
+- **Flow**: the chain of versions that led to the main table (followed through other names by
+  each version's parent), one step per change of its rows, from load to the last table, with
+  the flags each step raised; a split at the end becomes branches.
+- **Findings**: flagged impacts ranked by excess removal (the segment's removal rate minus the
+  overall one), never those "by construction"; metric moves.
+- **Model by segment**: per model, its first metric per segment, worst first, beside the
+  overall value (segments of the target itself are never scored: see tracker).
+- **Open questions**: threads whose last word is the expert's, newest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import phrasing
+from .records import Record
+
+ROW_KINDS = frozenset({"create", "filter", "split", "combine", "add_rows", "reshape", "changed"})
+
+
+@dataclass(frozen=True)
+class FlowStep(Record):
+    cell: int | None
+    execution_count: int | None
+    frame: str
+    version: str
+    kind: str
+    rows_before: int | None
+    rows_after: int | None
+    rows_removed: int
+    rows_added: int
+    text: str  # the step's sentence (phrasing.frame_sentence)
+    flags: tuple[str, ...] = ()  # flagged segments this step hit (never "by construction")
+    branches: tuple[dict, ...] = ()  # a split's parts: {"frame", "rows", "version"}
+
+
+@dataclass(frozen=True)
+class Finding(Record):
+    cell: int | None
+    execution_count: int | None
+    kind: str  # flag | metric
+    text: str
+    excess: float | None = None  # flags: removal rate minus the overall rate
+
+
+@dataclass(frozen=True)
+class SegmentScore(Record):
+    model: str | None
+    metric: str
+    segment: str
+    value: float
+    overall: float | None
+    rows: int | None
+
+
+@dataclass(frozen=True)
+class Question(Record):
+    thread: str
+    cell: int | None
+    execution_count: int | None
+    author: str | None
+    text: str
+    at: str | None
+
+
+@dataclass(frozen=True)
+class Overview(Record):
+    frame: str | None
+    frames: tuple[str, ...]  # every frame with a flow to pick from, main first
+    steps: tuple[FlowStep, ...]
+    findings: tuple[Finding, ...]
+    by_segment: tuple[SegmentScore, ...]
+    questions: tuple[Question, ...]
+
+
+def overview(store, frame: str | None = None, timeline: list[dict] | None = None) -> Overview:
+    timeline = timeline if timeline is not None else store.timeline()
+    by_version: dict[str, tuple[dict, dict]] = {}
+    for e in timeline:
+        for f in e["frames"]:
+            by_version[f["version"]] = (e, f)
+    frames = _frames_by_chain(by_version)
+    chosen = frame if frame is not None else (frames[0] if frames else None)
+    steps = tuple(flow(by_version, chosen)) if chosen else ()
+    return Overview(
+        frame=chosen, frames=tuple(frames), steps=steps, findings=tuple(findings(timeline)),
+        by_segment=tuple(segment_scores(timeline)), questions=tuple(open_questions(store, timeline)),
+    )
+
+
+def _chain(by_version: dict, version: str | None) -> list[tuple[dict, dict]]:
+    """The versions from the first ancestor to `version`, following each version's parent."""
+    out, seen = [], set()
+    while version is not None and version in by_version and version not in seen:
+        seen.add(version)
+        e, f = by_version[version]
+        out.append((e, f))
+        version = f.get("parent_version")
+    return out[::-1]
+
+
+def _frames_by_chain(by_version: dict) -> list[str]:
+    """Frames whose last version has the longest history, longest first. A split's part leads
+    to the table it split, which then ends in the split's branches."""
+    last: dict[str, str] = {}
+    for vid, (_, f) in by_version.items():
+        if f.get("change") != "deleted":
+            last[f["name"]] = vid
+    def length(name):
+        chain = _chain(by_version, last[name])
+        kind = (by_version[last[name]][1].get("operation") or {}).get("kind")
+        # the table a model was built from ends in a split; a summary table is no main table
+        ends = 2 if kind == "split" else 0 if kind in ("reshape", "model_transform", "extract") else 1
+        changes = sum(1 for _, f in chain if _changes_rows(f) and (f.get("operation") or {}).get("kind") != "reshape")
+        return (ends, changes, len(chain), by_version[last[name]][1].get("rows_after") or 0)
+    ranked = sorted(last, key=length, reverse=True)
+    out: list[str] = []
+    for name in ranked:
+        f = by_version[last[name]][1]
+        op = f.get("operation") or {}
+        main = f.get("parent") if op.get("kind") == "split" and f.get("parent") in last else name
+        if main not in out:
+            out.append(main)
+    return out
+
+
+def _changes_rows(f: dict) -> bool:
+    op = (f.get("operation") or {}).get("kind")
+    if f.get("rows_before") is None or op in ("combine", "split"):
+        return True  # where rows come from and where tables join or part are always steps
+    return op in ROW_KINDS and (f.get("rows_removed") or f.get("rows_added") or f.get("rows_before") != f.get("rows_after"))
+
+
+def flow(by_version: dict, frame: str) -> list[FlowStep]:
+    last = None
+    for vid, (_, f) in by_version.items():
+        if f["name"] == frame and f.get("change") != "deleted":
+            last = vid
+    if last is None:
+        return []
+    steps = []
+    for e, f in _chain(by_version, last):
+        if not _changes_rows(f):
+            continue
+        flags = tuple(s["name"] for s in e.get("segments", [])
+                      if s.get("flagged") and not s.get("by_construction") and s.get("frame") == f["name"])
+        steps.append(_step(e, f, flags))
+    # a split of the last table ends the flow in branches
+    parts = [(e, f) for e, f in by_version.values()
+             if f.get("parent_version") == last and (f.get("operation") or {}).get("kind") == "split"]
+    if parts:
+        e = parts[0][0]
+        group = [f for _, f in parts]
+        steps.append(FlowStep(
+            cell=e["id"], execution_count=e["execution_count"], frame=frame, version=last, kind="split",
+            rows_before=group[0].get("rows_before"), rows_after=None, rows_removed=0, rows_added=0,
+            text=phrasing.split_sentence(group),
+            branches=tuple({"frame": f["name"], "rows": f.get("rows_after"), "version": f["version"]} for f in group),
+        ))
+    return steps
+
+
+def _step(e: dict, f: dict, flags: tuple[str, ...]) -> FlowStep:
+    op = f.get("operation") or {}
+    return FlowStep(
+        cell=e["id"], execution_count=e["execution_count"], frame=f["name"], version=f["version"],
+        kind=op.get("kind") or ("create" if f.get("rows_before") is None else "changed"),
+        rows_before=f.get("rows_before"), rows_after=f.get("rows_after"),
+        rows_removed=f.get("rows_removed") or 0, rows_added=f.get("rows_added") or 0,
+        text=phrasing.frame_sentence(f), flags=flags,
+    )
+
+
+def findings(timeline: list[dict]) -> list[Finding]:
+    flags = []
+    for e in timeline:
+        for s in e.get("segments", []):
+            if s.get("flagged") and not s.get("by_construction"):
+                excess = (s.get("removal_rate") or 0) - (s.get("overall_removal_rate") or 0)
+                flags.append(Finding(e["id"], e["execution_count"], "flag",
+                                     phrasing.flag_line(s, e["frames"]), round(excess, 6)))
+    flags.sort(key=lambda x: -x.excess)
+    moves = [Finding(e["id"], e["execution_count"], "metric", phrasing.metric_sentence(m))
+             for e in timeline for m in e.get("metrics", [])
+             if m.get("segment") is None and m.get("previous") is not None]
+    return flags + moves
+
+
+def segment_scores(timeline: list[dict]) -> list[SegmentScore]:
+    """Per model, the latest per-segment values of its first metric, worst first."""
+    latest: dict[tuple, dict] = {}
+    overall: dict[tuple, float] = {}
+    first_metric: dict[str | None, str] = {}
+    for e in timeline:
+        for m in e.get("metrics", []):
+            if m.get("value") is None or m.get("name") == "rows":
+                continue
+            if m.get("segment") is None:
+                overall[(m.get("model"), m["name"])] = m["value"]
+            else:
+                first_metric.setdefault(m.get("model"), m["name"])
+                latest[(m.get("model"), m["name"], m["segment"])] = m
+    out = [SegmentScore(model, name, seg, m["value"], overall.get((model, name)), m.get("n"))
+           for (model, name, seg), m in latest.items() if first_metric.get(model) == name]
+    return sorted(out, key=lambda s: (s.model or "", s.value))
+
+
+def open_questions(store, timeline: list[dict]) -> list[Question]:
+    from . import chat
+
+    counts = {e["id"]: e["execution_count"] for e in timeline}
+    out = []
+    for row in chat.overview(store, status="open"):
+        if row.get("last_person_role") == "expert":
+            t = row["thread"]
+            out.append(Question(t.id, t.cell, counts.get(t.cell), row.get("last_author"), row.get("last_text") or "",
+                                row.get("last_at")))
+    return out  # chat.overview lists newest activity first
+
+
+def text(ov: Overview) -> str:
+    """The overview as plain lines (what `cellsync overview` prints)."""
+    lines = []
+    if ov.frame:
+        lines.append(f"Where the rows of {ov.frame} came from:")
+        for s in ov.steps:
+            at = f"[{s.execution_count}]" if s.execution_count is not None else "[ ]"
+            size = f"{phrasing.n(s.rows_after)} rows" if s.rows_after is not None else \
+                " / ".join(f"{b['frame']} {phrasing.n(b['rows'])}" for b in s.branches)
+            flag = "".join(f"  ⚑ {name}" for name in s.flags)
+            lines.append(f"  {at:>6} {size:>14}  {s.text}{flag}")
+    else:
+        lines.append("No tables recorded yet.")
+    flags = [f for f in ov.findings if f.kind == "flag"]
+    moves = [f for f in ov.findings if f.kind == "metric"]
+    if flags:
+        lines.append("Hit hardest (flagged removals, largest excess first):")
+        lines += [f"  [{f.execution_count}] ⚑ {f.text}" for f in flags]
+    if moves:
+        lines.append("Metrics that moved:")
+        lines += [f"  [{f.execution_count}] {f.text}" for f in moves]
+    if ov.by_segment:
+        lines.append("Where the model does worst (by segment, worst first):")
+        for s in ov.by_segment:
+            who = f"{s.model} " if s.model else ""
+            base = f" vs {s.overall:.3g} overall" if s.overall is not None else ""
+            rows = f", {phrasing.n(s.rows)} rows" if s.rows is not None else ""
+            lines.append(f"  {who}{s.metric} {s.value:.3g} for {s.segment}{base}{rows}")
+    if ov.questions:
+        lines.append("Open questions:")
+        for q in ov.questions:
+            where = f"[{q.execution_count}] " if q.execution_count is not None else ""
+            lines.append(f"  {where}{q.author or 'someone'}: {q.text}")
+    return "\n".join(lines)
