@@ -191,8 +191,11 @@ class ChangeDetector:
             kind = "rebound" if name in self._names else "new"
             parent = parent_of(name, sources, lambda n: n in self._prev_versions or n in self._versions)
             parent_state, parent_version = None, None
-            if parent == name:
-                parent_state, parent_version = self._prev_states.get(name), self._prev_versions.get(name)
+            binding = self.lineage.bindings.get(name)
+            same_statement = binding is not None and parent in binding.targets and parent in self._prev_versions
+            if parent == name or same_statement:
+                # `df, holdout = train_test_split(df)`: the statement read df before rebinding it
+                parent_state, parent_version = self._prev_states.get(parent), self._prev_versions.get(parent)
             elif parent is not None:
                 parent_state = self._objects.get(self._names.get(parent, -1))
                 parent_version = self._versions.get(parent)

@@ -344,3 +344,13 @@ def test_a_type_verb_is_said_only_where_a_type_changed_and_periods_are_not_dates
     run(shell, "pts = ts.to_period('M')")
     summary = cell(shell)["summary"]
     assert "dates 2000-01-31 to 2000-02-29 before, periods 2000-01 to 2000-02 now" in summary
+
+
+def test_a_split_in_two_statements_and_one_kept_under_the_parents_name(shell):
+    run(shell, "df = pd.DataFrame({'v': range(100)}, index=[f'r{i}' for i in range(100)])")
+    run(shell, "train = df.sample(frac=0.8, random_state=0)\ntest = df.drop(train.index)")
+    assert cell(shell)["summary"].startswith("Split the table df (100 rows) into train (80 rows, 80.0%) and test (20 rows, 20.0%)")
+    run(shell, "from sklearn.model_selection import train_test_split\ndf, holdout = train_test_split(df, test_size=0.25, random_state=0)")
+    frames = frames_of(recorded(shell))
+    assert {n: op(f)["kind"] for n, f in frames.items()} == {"df": "split", "holdout": "split"}
+    assert cell(shell)["summary"].startswith("Split the table df (100 rows) into df (75 rows, 75.0%) and holdout (25 rows, 25.0%)")

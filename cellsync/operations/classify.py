@@ -16,6 +16,7 @@ from .code import (
 )
 from .records import Change, Operation
 
+
 def index_kind(index: pd.Index) -> dict:
     """The row labels in words: their kind, count, first and last."""
     n = len(index)
@@ -82,8 +83,10 @@ def find_splits(changes: list[Change], lineage: CellLineage | None) -> list[list
     either cover the parent or come from a call known to split (`train_test_split`)."""
     by_parent: dict[str, list[Change]] = {}
     for c in changes:
+        # `df, holdout = train_test_split(df)` keeps one part under the parent's own name
+        split_call = c.binding is not None and _find_call(getattr(c.binding.statement, "value", None), SPLIT_CALLS) is not None
         if (c.change in ("new", "rebound") and c.parent_version and c.diff is not None and c.match is not None
-                and c.match.method in ("index", "content") and c.parent != c.name
+                and c.match.method in ("index", "content") and (c.parent != c.name or split_call)
                 and c.diff.rows_added == 0 and c.diff.rows_removed > 0):
             by_parent.setdefault(c.parent_version, []).append(c)
     groups = []
@@ -100,7 +103,10 @@ def find_splits(changes: list[Change], lineage: CellLineage | None) -> list[list
             for c in members
         )
         if disjoint and (covers or split_code):
-            groups.append(sorted(members, key=lambda c: (c.binding.position if c.binding and c.binding.position is not None else 0, c.name)))
+            def order(c):  # as the code wrote them: statement by statement, left to right
+                b = c.binding
+                return (getattr(b.statement, "lineno", 0) if b else 0, b.position if b and b.position is not None else 0, c.name)
+            groups.append(sorted(members, key=order))
     return groups
 
 
