@@ -65,7 +65,11 @@ def show(store, as_json):
         return
     if not cells:
         click.echo(f"{store}: no cells recorded yet")
+    section = None
     for c in cells:
+        if c.get("section") and c["section"] != section:
+            section = c["section"]
+            click.echo(f"## {section}")
         count = c["execution_count"] if c["execution_count"] is not None else " "
         first = (c["code"] or "").strip().splitlines()[:1]
         status = "ok" if c["status"] == "ok" else f"ERROR {c['error']['type']}: {c['error']['message']}"

@@ -115,3 +115,27 @@ def test_open_questions_and_the_cli(demo_store, tmp_path):
     assert data["frame"] == "combined" and data["steps"][0]["kind"] == "create"
     bad = CliRunner().invoke(main, ["overview", str(store), "--frame", "nope"])
     assert bad.exit_code == 1 and bad.output.count("\n") == 1 and "no table 'nope'" in bad.output
+
+
+def test_cells_carry_the_notebooks_own_headings(tmp_path):
+    """The Markdown heading above each code cell is recorded with it (replay on a real kernel),
+    and `cellsync show` groups the timeline under the notebook's headings."""
+    from cellsync.replay import replay_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Cohort study\nSome words."),
+        nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.DataFrame({'a': [1, None, 3]})"),
+        nbformat.v4.new_markdown_cell("## Cleaning *the* data"),
+        nbformat.v4.new_code_cell("df = df.dropna()"),
+        nbformat.v4.new_code_cell("df['b'] = df['a'] * 2"),
+        nbformat.v4.new_markdown_cell("## Model"),
+        nbformat.v4.new_code_cell("n = len(df)"),
+    ]
+    path = tmp_path / "study.ipynb"
+    nbformat.write(nb, path)
+    replay_notebook(path, tmp_path / "store")
+    st = cellsync.open_store(tmp_path / "store")
+    assert [c["section"] for c in st.timeline()] == ["Cohort study", "Cleaning the data", "Cleaning the data", "Model"]
+    shown = CliRunner().invoke(main, ["show", str(tmp_path / "store")]).output
+    assert shown.index("## Cohort study") < shown.index("## Cleaning the data") < shown.index("df = df.dropna()") < shown.index("## Model")

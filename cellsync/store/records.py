@@ -34,6 +34,7 @@ class CellRun(Record):
     error_type: str | None = None
     error_message: str | None = None
     id: int | None = None  # assigned by the store
+    section: str | None = None  # the notebook's Markdown heading above the cell (sections.py)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def cell_entry(c: CellRun, versions: list[Version], impacts: list[dict], metrics
         "code": c.code,
         "started_at": c.started_at,
         "duration_s": c.duration_s,
+        "section": c.section,
         "status": c.status,
         "error": {"type": c.error_type, "message": c.error_message} if c.status == "error" else None,
         "frames": [frame_summary(v) for v in versions],

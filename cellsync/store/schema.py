@@ -211,6 +211,13 @@ def m005_operations(db: sqlite_utils.Database) -> None:
             db[table].add_column(column, kind)
 
 
+@step
+def m006_sections(db: sqlite_utils.Database) -> None:
+    # the notebook's Markdown heading above each cell (sections.py)
+    if "section" not in db["cells"].columns_dict:
+        db["cells"].add_column("section", str)
+
+
 def applied_steps(db: sqlite_utils.Database) -> set[str]:
     return {m.name for m in migrations.applied(db)}
 

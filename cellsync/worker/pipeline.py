@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..changes import CellJob
 from ..config import Settings
+from ..sections import section_of
 from ..store import Store
 from .explanation import ExplanationStage
 from .metrics import MetricStage
@@ -50,6 +51,9 @@ class Pipeline:
             new_segments.extend(made)
             impacts.extend((version.id, ch.name, imp) for imp in found)
         metrics = self.metrics.run(job)
+        section = section_of(job.cell.notebook, job.cell.cell_id)
+        if section is not None:
+            job.cell = dataclasses.replace(job.cell, section=section)
         cell_pk = store.write_cell(job.cell, versions, impacts=impacts, metrics=metrics, models=job.models,
                                    segments=new_segments, retired=job.retired)
         self.versions_written += len(versions)
