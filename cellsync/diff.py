@@ -434,6 +434,13 @@ def changed_mask(a: pd.Series, b: pd.Series, a_pos, b_pos) -> np.ndarray:
             equal = np.fromiter((_eq(p, q) for p, q in zip(xo, yo)), dtype=bool, count=len(xo))
         except Exception:
             equal = x.map(repr).to_numpy() == y.map(repr).to_numpy()
+        if a.dtype != b.dtype and not equal.all():
+            # a value written another way (`astype(str)`: 60.0 -> "60.0") is the same value;
+            # a value that reads differently ("1.7" -> 1) is a changed one
+            try:
+                equal |= x.astype(str).to_numpy() == y.astype(str).to_numpy()
+            except Exception:
+                pass
     return ~(equal | both_missing)
 
 

@@ -81,10 +81,16 @@ def test_rename_drop_add_and_retype(df):
     assert d.values_changed == {}  # same numbers, new type
 
 
-def test_astype_to_text_changes_every_value(df):
+def test_astype_to_text_changes_the_type_not_the_values(df):
+    """Ages written as text read the same: a change of type, said as one, not 400 changed values;
+    a conversion that alters what a value reads (1.7 -> 1) is a changed value."""
     after = df.astype({"age": str})
     d, _ = diff_frames(df, after)
-    assert d.values_changed == {"age": len(df)}
+    assert d.values_changed == {} and d.dtype_changes["age"].after == str(after["age"].dtype)
+    rounded = df.assign(income=df["income"].fillna(0).astype(int))
+    d, _ = diff_frames(df, rounded)
+    reads_differently = (df["income"].astype(str) != rounded["income"].astype(str)) & ~(df["income"].isna() & rounded["income"].isna())
+    assert d.values_changed == {"income": int(reads_differently.sum())}
 
 
 def test_drop_duplicates_with_non_unique_index():
