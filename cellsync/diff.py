@@ -325,7 +325,10 @@ def _match_rows(old, new, pairs, trust_labels=False):
         # series rebuilt from a filtered list would otherwise "remove" its parent's last rows)
         return none, {}
     label = None
-    if _unique(old.index) and _unique(new.index):
+    same_labels = len(old) == len(new) and type(old.index) is type(new.index) and _equal_index(old.index, new.index)
+    if same_labels or (_unique(old.index) and _unique(new.index)):
+        # the very same labels in the same order, repeated ones included (`df.update(...)` on a
+        # table with a repeated label): the rows are where they were
         label = _label_match(old, new)
         label_changes = _count_changes(old, new, pairs, label)
         # Labels are trustworthy unless no shared column survived intact on the kept rows,
@@ -362,6 +365,13 @@ def _match_rows(old, new, pairs, trust_labels=False):
     if score(content, content_changes) > score(label, label_changes):
         return content, content_changes
     return label, label_changes
+
+
+def _equal_index(a: pd.Index, b: pd.Index) -> bool:
+    try:
+        return bool(a.equals(b))
+    except Exception:
+        return False
 
 
 def _positional(index: pd.Index) -> bool:

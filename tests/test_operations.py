@@ -354,3 +354,11 @@ def test_a_split_in_two_statements_and_one_kept_under_the_parents_name(shell):
     frames = frames_of(recorded(shell))
     assert {n: op(f)["kind"] for n, f in frames.items()} == {"df": "split", "holdout": "split"}
     assert cell(shell)["summary"].startswith("Split the table df (100 rows) into df (75 rows, 75.0%) and holdout (25 rows, 25.0%)")
+
+
+def test_an_update_on_repeated_labels_is_an_edit(shell):
+    run(shell, "df = pd.concat([pd.DataFrame({'v': [1.0, None, 3.0]}), pd.DataFrame({'v': [4.0]})])\ndf = df.dropna()")
+    run(shell, "df.update(pd.DataFrame({'v': [10.0]}, index=[0]))")
+    f = frames_of(recorded(shell))["df"]
+    assert (f["rows_removed"], f["rows_added"], f["values_changed"]) == (0, 0, {"v": 2})  # both rows labelled 0
+    assert cell(shell)["summary"] == 'In the table df, changed 2 values in "v" (all 3 rows kept).'
