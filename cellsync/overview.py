@@ -248,11 +248,7 @@ def text(ov: Overview) -> str:
         lines += [f"  [{f.execution_count}] {f.text}" for f in moves]
     if ov.by_segment:
         lines.append("Where the model does worst (by segment, worst first):")
-        for s in ov.by_segment:
-            who = f"{s.model} " if s.model else ""
-            base = f" vs {s.overall:.3g} overall" if s.overall is not None else ""
-            rows = f", {phrasing.n(s.rows)} rows" if s.rows is not None else ""
-            lines.append(f"  {who}{s.metric} {s.value:.3g} for {s.segment}{base}{rows}")
+        lines += [f"  {phrasing.segment_score_line(s.to_dict())}" for s in ov.by_segment]
     if ov.questions:
         lines.append("Open questions:")
         for q in ov.questions:
