@@ -35,7 +35,12 @@ class Assistant:
     """Answers questions written to `@assistant` in a thread, from the recorded facts."""
 
     def __init__(self, workers: int = 2):
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cellsync-assistant")
+        from .. import quiet
+
+        # in the sidecar these threads live in the user's kernel: LangChain's warnings filters
+        # stay inside them, as for every CellSync thread
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cellsync-assistant",
+                                        initializer=quiet.mark_current_thread)
 
     def model(self):
         """The chat model of the current settings (None offline), built once per setting."""
