@@ -11,6 +11,7 @@ import param
 from .state import DashboardState
 
 
+# custom: no Panel widget posts a message to the window around the page
 class NotebookBridge(pn.custom.JSComponent):
     """Invisible: when the sidecar shows a cell, asks the JupyterLab page around it (a listener
     `cellsync.beside` installed) to select the notebook cell with that execution count."""
@@ -38,6 +39,7 @@ class NotebookBridge(pn.custom.JSComponent):
         return cls(count=param.bind(count, state.param.selected))
 
 
+# custom: no Panel widget reads or writes the browser's localStorage
 class NameMemory(pn.custom.JSComponent):
     """Invisible: keeps the name a person typed in their browser (localStorage), so they type
     it once."""

@@ -18,7 +18,7 @@ class CellView(pn.viewable.Viewer):
     so a browser patches a few properties instead of laying out new widgets."""
 
     state = param.ClassSelector(class_=DashboardState, constant=True, doc="The page's state.")
-    entry = param.Dict(default=None, allow_None=True, doc="The timeline entry of the cell shown (None: none yet).")
+    cell = param.Integer(default=None, allow_None=True, doc="Store id of the cell shown (None: none yet).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -40,6 +40,8 @@ class CellView(pn.viewable.Viewer):
         self._metrics = html_pane()
         self._layout = pn.Column(self._head, self._more, self.discussion, self._frames, self._metrics,
                                  sizing_mode="stretch_width")
+        # (not a param: param compares a dict value deeply before it notifies)
+        self._entry: dict | None = None
 
     def __panel__(self):
         return self._layout
@@ -48,6 +50,11 @@ class CellView(pn.viewable.Viewer):
         if list(self._frames.objects) != self.cards:
             self._frames.objects = list(self.cards)
         html.highlight("")  # imports Pygments now, not on the reader's first click
+
+    @property
+    def entry(self) -> dict | None:
+        """The timeline entry of the cell shown."""
+        return self._entry
 
     def parts(self) -> list:
         """The visible parts of the view, top to bottom."""
@@ -61,12 +68,12 @@ class CellView(pn.viewable.Viewer):
 
     @param.depends("state.entries", watch=True)
     def _on_entries(self) -> None:
-        if self.entry is not None and self.entry["id"] in self.state.changed:
+        if self.entry is not None and self.entry["id"] in self.state.entries.changed:
             self.update(self.state.entry(self.entry["id"]))
 
     def show(self, entry: dict) -> None:
         """Show one cell: its words, its discussion, a card per frame, its metrics."""
-        self.entry = entry
+        self._entry, self.cell = entry, entry["id"]
         self._head.object = html.cell_head(entry)
         self._more.object = self._more_html(entry)
         self.discussion.cell = entry["id"]
@@ -92,7 +99,7 @@ class CellView(pn.viewable.Viewer):
                 [f["version"] for f in entry["frames"]] != [f["version"] for f in self.entry["frames"]]:
             self.show(entry)
             return
-        self.entry = entry
+        self._entry = entry
         self._head.object = html.cell_head(entry)
         more = self._more_html(entry)
         if more != self._more.object:

@@ -46,7 +46,7 @@ class Discussion(pn.viewable.Viewer):
         if not self.state.read_only:
             self._box = pn.widgets.TextAreaInput(placeholder="Comment on this cell (Markdown; @assistant asks a question)",
                                                  rows=2, sizing_mode="stretch_width")
-            self._about = pn.widgets.Select(options={WHOLE_CELL: WHOLE_CELL}, width=200)
+            self._about = pn.widgets.Select(options=[WHOLE_CELL], width=200)
             send = pn.widgets.Button(label="Comment", color="primary")
             send.on_click(lambda e: self.start(self._box.value_input or self._box.value,
                                                None if self._about.value == WHOLE_CELL else self._about.value))
@@ -70,8 +70,7 @@ class Discussion(pn.viewable.Viewer):
         if not self.state.read_only and entry is not None:
             columns = sorted({c for f in entry["frames"] for c in (f.get("values_changed") or {})}
                              | {c for f in entry["frames"] for c in (f.get("columns_added") or [])})
-            # the choices render as HTML: escaped labels, raw values
-            self._about.options = {WHOLE_CELL: WHOLE_CELL, **html.labels(columns)}
+            self._about.options = [WHOLE_CELL, *columns]  # a Select's options are text in the browser
         self.refresh()
 
     @param.depends("state.chat", "limit", watch=True)

@@ -110,8 +110,7 @@ class FrameCard(pn.viewable.Viewer):
         names = [c.name for c in v.profile.columns if c.histogram is not None or c.top_values] if v.profile else []
         changed = [c.column for c in (v.diff.columns if v.diff else ()) if c.values_changed or c.missing_before != c.missing_after]
         column = next((n for n in changed if n in names), names[0]) if names else None
-        # the choices render as HTML: escaped labels, raw values
-        self.param.column.objects = html.labels(names)
+        self.param.column.objects = names  # a Select's options are text in the browser
         # one batch: the words are written once and the chart drawn once
         self.param.update(frame=frame, versions=ids, index=index, column=column, defer_ms=defer_ms)
 

@@ -49,8 +49,8 @@ def _plural(count: int, word: str) -> str:
 
 
 def labels(values) -> dict:
-    """Options for a choice widget: Bokeh's choices render their labels as HTML, and the
-    values (column and frame names) come from users' data: escaped labels, raw values."""
+    """Options for a MultiChoice: its labels (Choices.js) are HTML, and the values (column
+    names) come from users' data: escaped labels, raw values. (A Select's options are text.)"""
     return {esc(v): v for v in values}
 
 
@@ -98,7 +98,9 @@ def _number(v) -> str:
 
 def table(rows: list[dict], testid: str | None = None) -> str:
     """A small read-only table: cheaper for a browser than a Tabulator, and enough for a dozen
-    rows of a diff or the first rows a filter removed."""
+    rows of a diff or the first rows a filter removed. (Not `pn.pane.DataFrame`: these tables
+    sit inside the card's one words pane and rows pane, so a click patches two strings, not a
+    pane per table; numbers are right-aligned and NaN blank.)"""
     if not rows:
         return ""
     columns = list(rows[0])

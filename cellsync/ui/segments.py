@@ -71,8 +71,7 @@ class Segments(LazyTab):
         counts = self.state.store.frame_version_counts()
         frames = list(counts)
         current = self.frame
-        # the choices render as HTML: escaped labels, raw values
-        self.param.frame.objects = html.labels(frames)
+        self.param.frame.objects = frames  # a Select's options are text in the browser
         if current not in frames:
             current = max(frames, key=lambda f: counts[f]) if frames else None  # the frame most worked on
         self.shown = None  # the store moved on: the grid on screen is out of date
@@ -94,7 +93,7 @@ class Segments(LazyTab):
             own = [s.text for s in segs if s.source != "suggested"]
             pick = own[0] if own else next(iter(options.values()), None)
         columns = self.state.store.frame_columns(self.frame)
-        self.param.columns.objects = html.labels(columns)
+        self.param.columns.objects = html.labels(columns)  # MultiChoice's labels are HTML
         self.param.update(pick=pick, columns=[c for c in self.columns if c in columns])
         self._show_grid()
 

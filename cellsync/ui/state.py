@@ -11,6 +11,7 @@ gained rows since, and those cells alone.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import panel as pn
 import param
@@ -19,6 +20,28 @@ from .. import chat
 from ..errors import CellsyncError
 from ..store import Store, open_store
 from .parts import session
+
+
+@dataclass(frozen=True, eq=False)
+class Entries:
+    """The timeline as a page holds it: one `Store.timeline()` entry per cell in store order,
+    and the store ids of the cells that arrived or changed in the update that made it.
+
+    Compared by identity (`eq=False`): param compares a list or dict value deeply before it
+    notifies, which for 300 entries with their impacts took a good part of a second per
+    update; a new `Entries` is made only when something changed."""
+
+    items: tuple = ()
+    changed: frozenset = frozenset()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
 
 
 class DashboardState(param.Parameterized):
@@ -36,11 +59,9 @@ class DashboardState(param.Parameterized):
     poll_ms = param.Integer(default=200, bounds=(50, None), constant=True,
                             doc="How often to look for new cells and messages (ms).")
 
-    entries = param.List(default=[], doc=(
-        "The timeline: one entry per cell (`Store.timeline()`), in store order. Replaced, never "
-        "changed in place: new cells are appended, a cell that gained rows gets a new entry."))
-    changed = param.List(default=[], item_type=int, doc=(
-        "Store ids of the cells whose entries arrived or changed in the last update of `entries`."))
+    entries = param.ClassSelector(class_=Entries, default=Entries(), instantiate=False, doc=(
+        "The timeline (`Entries`). Replaced, never changed in place: new cells are appended, a "
+        "cell that gained rows gets a new entry, and `entries.changed` says which."))
     open_threads = param.Dict(default={}, doc="Open threads per cell (store id).")
     selected = param.Integer(default=None, allow_None=True, doc="Store id of the cell being read.")
     chat = param.Event(doc="Messages or threads changed since the last look: chat views look again.")
@@ -78,7 +99,7 @@ class DashboardState(param.Parameterized):
         whole notebook)."""
         marks, chat_mark = self.store.marks(), chat.signature(self.store)
         entries = self.store.timeline()
-        self.param.update(entries=entries, changed=[e["id"] for e in entries],
+        self.param.update(entries=Entries(tuple(entries), frozenset(e["id"] for e in entries)),
                           open_threads=chat.open_counts(self.store), marks=marks, chat_mark=chat_mark)
 
     def poll(self) -> None:
@@ -107,7 +128,7 @@ class DashboardState(param.Parameterized):
             fresh = {e["id"]: e for e in self.store.timeline(cells=changed)}
             entries = [fresh.pop(e["id"], e) for e in self.entries]
             entries += list(fresh.values())  # new cells, in store order
-            self.param.update(entries=entries, changed=sorted(changed & {e["id"] for e in entries}))
+            self.entries = Entries(tuple(entries), frozenset(changed & {e["id"] for e in entries}))
         self.marks = marks
         chat_mark = chat.signature(self.store)
         if chat_mark != self.chat_mark:
