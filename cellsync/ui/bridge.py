@@ -71,9 +71,10 @@ class NameBox(pn.viewable.Viewer):
             self._memory = NameMemory()
             self._memory.param.watch(self._remembered, "value")
             self.state.param.watch(self._typed, "user_name")
+        self._layout = pn.Row(self._box, *([self._memory] if self._memory is not None else []))
 
     def __panel__(self):
-        return pn.Row(self._box, *([self._memory] if self._memory is not None else []))
+        return self._layout
 
     def _remembered(self, event) -> None:
         if event.new:  # the browser's remembered name fills the box

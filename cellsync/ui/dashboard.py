@@ -31,7 +31,7 @@ class Dashboard(pn.viewable.Viewer):
     compact = param.Boolean(default=False, doc="Narrow layout (the JupyterLab sidecar).")
     role = param.Selector(default="expert", objects=["expert", "data_scientist"],
                           doc="Who writes from this page: experts on the server, the data scientist in the sidecar.")
-    user_name = param.String(default="expert", doc="The name on messages written from this page (editable on the page).")
+    user_name = param.String(default="expert", doc="The name on messages written from this page at first (editable on the page).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -54,12 +54,12 @@ class Dashboard(pn.viewable.Viewer):
                 part.active = param.bind(lambda active, i=i: active == i, self._tabs.param.active)
         self.state.param.watch(self._to_cell_tab, "selected")
         self._header = html_pane(param.bind(self._header_html, self.state.param.entries, self.state.param.problem))
-        self._bridge = NotebookBridge.following(self.state) if self.compact else None
+        extra = [NotebookBridge.following(self.state)] if self.compact else []
+        top = pn.Row(self._header, NameBox(state=self.state), sizing_mode="stretch_width")
+        self._layout = pn.Column(top, self._tabs, *extra, sizing_mode="stretch_width", stylesheets=[html.CSS])
 
     def __panel__(self):
-        top = pn.Row(self._header, NameBox(state=self.state), sizing_mode="stretch_width")
-        extra = [self._bridge] if self._bridge is not None else []
-        return pn.Column(top, self._tabs, *extra, sizing_mode="stretch_width", stylesheets=[html.CSS])
+        return self._layout
 
     def _header_html(self, entries, problem) -> str:
         return html.header(self.title, self.state.store.path, self.read_only, entries, problem)
