@@ -215,14 +215,14 @@ def server_side(path: Path, target_id: int, profile_to: Path | None) -> dict:
     for _ in range(3):
         s, d = timed(lambda: Dashboard(store=str(path)))
         inits.append(s)
-    entry = d._by_id[target_id]
+    entry = d.state.entry(target_id)
     views = [timed(lambda: d.cell_view(entry))[0] for _ in range(3)]
     # a new message while this page shows the cell: what its poll costs the server
     from cellsync import chat
     from cellsync.store import Store
 
     d.select_cell(target_id)
-    d._poll()
+    d.poll()
     w = Store(path)
     try:
         ths = chat.threads(w, cell=target_id)
@@ -232,7 +232,7 @@ def server_side(path: Path, target_id: int, profile_to: Path | None) -> dict:
             chat.start_thread(w, "a first message", "ann", "expert", cell=target_id)
     finally:
         w.close()
-    poll_s, _ = timed(d._poll)
+    poll_s, _ = timed(d.poll)
     if profile_to is not None:
         prof = cProfile.Profile()
         prof.enable()

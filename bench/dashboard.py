@@ -159,24 +159,24 @@ def server_side(path: Path, click_counts: list[str], quick: bool) -> dict:
         s, d = timed(lambda: Dashboard(store=str(path)))
         made.append(s)
     out["dashboard_init_s"] = stats(made)
-    frame = d._seg_frame.value
-    out["segments_tab"] = {"frame": frame, "segment": d.current_segment_text(),
-                           "snapgrid_s": stats([timed(lambda: d._store.snapgrid(frame, d.current_segment_text()))[0]
+    frame = d.segments.frame
+    out["segments_tab"] = {"frame": frame, "segment": d.segments.current(),
+                           "snapgrid_s": stats([timed(lambda: d.state.store.snapgrid(frame, d.segments.current()))[0]
                                                 for _ in range(3)])}
-    by_count = {str(e["execution_count"]): e for e in d._entries}
+    by_count = {str(e["execution_count"]): e for e in d.state.entries}
     views = []
     for c in click_counts:
         e = by_count.get(c)
         if e is not None:
             views.append(timed(lambda: d.cell_view(e))[0])
     out["cell_view_s"] = stats(views)
-    out["refresh_s"] = stats([timed(d._refresh)[0] for _ in range(3)])
+    out["refresh_s"] = stats([timed(d.refresh)[0] for _ in range(3)])
     if not quick:
         text = []
         for label, fn in (("Dashboard(store=...)", lambda: Dashboard(store=str(path))),
                           (f"cell_view(cell {click_counts[len(click_counts) // 2]})",
                            lambda: d.cell_view(by_count[click_counts[len(click_counts) // 2]])),
-                          ("_refresh() (a new cell arrived)", d._refresh)):
+                          ("refresh() (a new cell arrived)", d.refresh)):
             prof = cProfile.Profile()
             prof.enable()
             fn()

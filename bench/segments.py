@@ -334,7 +334,7 @@ def large_click(path: Path) -> dict:
 
     init_s, d = timed(lambda: Dashboard(store=str(path)))
     out = {"dashboard_init_s": init_s}
-    entries = d._entries
+    entries = d.state.entries
     picks = {"filter": next(e for e in entries[len(entries) // 2:]
                             if e["code"].startswith("df = df[") and e["frames"][0]["rows_removed"]),
              "rewrite": next(e for e in entries[len(entries) // 2:] if "noise" in e["code"])}

@@ -1,57 +1,27 @@
 """The dashboard in headless Chromium (Debian's chromium, driven by Playwright) against a real
-`cellsync serve` on a store made by replaying the bundled notebook."""
+`cellsync serve` on a store made by replaying the bundled notebook. The dashboard's tests that
+need no browser are in test_ui.py."""
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import cellsync
-from cellsync.replay import replay_notebook
 from conftest import ROOT, recorded, run
-
-pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "tests" / "artifacts"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|localhost)(:\d+)?/|blob:|data:|about:|file://)")
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is not installed: `make test` installs it (apt-get install chromium)")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+from ui_helpers import CHROMIUM, LAUNCH_ARGS, Page, demo_store as replay_demo, need_chromium, start_server
 
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory):
-    store = tmp_path_factory.mktemp("dash") / "store"
-    replay_notebook(ROOT / "notebooks" / "demo.ipynb", store)
-    return store
-
-
-def start_server(store, *args):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cellsync.cli", "serve", str(store), "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    line = proc.stdout.readline()
-    m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-    if not m:
-        proc.kill()
-        raise RuntimeError(f"cellsync serve did not start: {line}{proc.stdout.read()}")
-    return proc, m.group(1)
+    return replay_demo(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def server(demo_store):
+    need_chromium()
     proc, url = start_server(demo_store)
     yield url
     proc.terminate()
@@ -60,67 +30,13 @@ def server(demo_store):
 
 @pytest.fixture(scope="module")
 def browser():
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         yield b
         b.close()
-
-
-class Page:
-    """A page that records every request and every JavaScript dialog (an XSS would open one)."""
-
-    def __init__(self, browser, url=None, **ctx):
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, **ctx)
-        self.page = self.context.new_page()
-        self.requests: list[str] = []
-        self.dialogs: list[str] = []
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        if url:
-            self.page.goto(url)
-            self.page.wait_for_selector(".tabulator-row", timeout=30_000)
-
-    def external(self):
-        return [u for u in self.requests if not LOCAL.match(u)]
-
-    def shot(self, name):
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    def row(self, text, timeout=10_000):
-        """The timeline row holding `text`, on whichever page it is: the timeline opens on its
-        last page (the newest cells), so older rows are found by paging from the first."""
-        return find_row(self.page, text, timeout)
-
-    def tab(self, name):
-        self.page.locator(".bk-tab", has_text=name).click()
-        self.page.wait_for_timeout(300)
-
-    def close(self):
-        self.context.close()
-
-
-def find_row(page, text, timeout=10_000):
-    table = page.locator(".tabulator", has_text="What happened").first
-    table.locator(".tabulator-row").first.wait_for(timeout=timeout)
-    row = table.locator(".tabulator-row", has_text=text).first
-    if row.count():
-        return row
-    first = table.locator(".tabulator-page[data-page='first']")
-    if first.count() and first.is_enabled():
-        first.click()
-    for _ in range(100):
-        if row.count():
-            return row
-        nxt = table.locator(".tabulator-page[data-page='next']")
-        if not nxt.count() or not nxt.is_enabled():
-            break
-        nxt.click()
-        page.wait_for_timeout(100)
-    row.wait_for(timeout=timeout)
-    return row
 
 
 def expected_dropna():
@@ -130,6 +46,7 @@ def expected_dropna():
     return len(df), int(df["income"].isna().sum()), int((df.age >= 80).sum()), int((df.age >= 80).sum() - (df.dropna(subset=["income"]).age >= 80).sum())
 
 
+@pytest.mark.browser
 def test_timeline_matches_the_store(browser, server, demo_store):
     p = Page(browser, server)
     cells = cellsync.open_store(demo_store).timeline()
@@ -147,6 +64,7 @@ def test_timeline_matches_the_store(browser, server, demo_store):
     p.close()
 
 
+@pytest.mark.browser
 def test_clicking_a_cell_shows_its_numbers_and_a_histogram(browser, server):
     before, removed, old_before, old_removed = expected_dropna()
     p = Page(browser, server)
@@ -169,6 +87,7 @@ def test_clicking_a_cell_shows_its_numbers_and_a_histogram(browser, server):
     p.close()
 
 
+@pytest.mark.browser
 def test_typing_a_segment_updates_the_grid_and_bad_text_says_why(browser, server, demo_store):
     p = Page(browser, server)
     p.tab("Segments")
@@ -189,6 +108,7 @@ def test_typing_a_segment_updates_the_grid_and_bad_text_says_why(browser, server
     p.close()
 
 
+@pytest.mark.browser
 def test_metrics_tab(browser, server):
     p = Page(browser, server)
     p.tab("Metrics")
@@ -197,6 +117,7 @@ def test_metrics_tab(browser, server):
     p.close()
 
 
+@pytest.mark.browser
 def test_read_only_has_no_writing_inputs_and_writes_nothing(browser, demo_store):
     db = demo_store / "cellsync.db"
     before = (db.stat().st_mtime_ns, db.stat().st_size, sorted(x.name for x in demo_store.iterdir()))
@@ -217,20 +138,9 @@ def test_read_only_has_no_writing_inputs_and_writes_nothing(browser, demo_store)
     assert (db.stat().st_mtime_ns, db.stat().st_size, sorted(x.name for x in demo_store.iterdir())) == before
 
 
-def test_the_dashboard_object_cannot_write_in_read_only_mode(demo_store):
-    import sqlite3
-
-    from cellsync.ui import Dashboard
-
-    d = Dashboard(store=str(demo_store), read_only=True)
-    count = len(cellsync.open_store(demo_store).segments())
-    d._seg_text.value = "age >= 33"
-    d._save_segment()  # what a hand-crafted message could at most trigger
-    assert len(cellsync.open_store(demo_store).segments()) == count
-    with pytest.raises(sqlite3.OperationalError):
-        d._store.db.execute("insert into segments (frame, name, text, spec, source) values ('', 'x', 'x', '{}', 'user')")
 
 
+@pytest.mark.browser
 def test_export_opens_from_disk_with_no_network(browser, demo_store, tmp_path):
     from click.testing import CliRunner
 
@@ -253,6 +163,7 @@ def test_export_opens_from_disk_with_no_network(browser, demo_store, tmp_path):
 XSS = "<img src=x onerror=alert(1)>"
 
 
+@pytest.mark.browser
 def test_user_strings_stay_text_everywhere(browser, shell, tmp_path):
     run(shell, f"import cellsync\ndf = pd.DataFrame({{'{XSS}': [1, 2, 3, None], 'b': ['<script>alert(2)</script>', 'x', 'y', 'z']}})")
     run(shell, f"cellsync.segment('{XSS}', '`{XSS}` >= 2')")
@@ -290,6 +201,7 @@ def test_user_strings_stay_text_everywhere(browser, shell, tmp_path):
     p.close()
 
 
+@pytest.mark.browser
 def test_new_cells_appear_without_a_reload(browser, shell):
     run(shell, "live = pd.DataFrame({'a': range(5)})")
     store = recorded(shell).path
@@ -312,6 +224,7 @@ def test_new_cells_appear_without_a_reload(browser, shell):
         proc.wait(10)
 
 
+@pytest.mark.browser
 def test_a_long_timeline_opens_on_its_newest_cells_and_follows_new_ones(browser, shell):
     """Pages of 10: the page opens on the last one; a new cell that starts a new page is
     followed while the reader is on the last page, and does not pull a reader away from an
@@ -355,22 +268,8 @@ def test_a_long_timeline_opens_on_its_newest_cells_and_follows_new_ones(browser,
         proc.wait(10)
 
 
-def test_serve_errors_are_one_line():
-    from click.testing import CliRunner
-
-    from cellsync.cli import main
-
-    res = CliRunner().invoke(main, ["serve", "/nonexistent/store"])
-    assert res.exit_code == 1 and res.output.strip() == "Error: no CellSync store at /nonexistent/store"
 
 
-def test_non_local_address_needs_auth(demo_store):
-    from click.testing import CliRunner
-
-    from cellsync.cli import main
-
-    res = CliRunner().invoke(main, ["serve", str(demo_store), "--address", "0.0.0.0"])
-    assert res.exit_code == 1 and "without authentication" in res.output
 
 
 @pytest.fixture
@@ -380,6 +279,7 @@ def chat_store(demo_store, tmp_path):
     return path
 
 
+@pytest.mark.browser
 def test_two_browsers_and_the_notebook_talk(browser, chat_store):
     from cellsync import chat
 
@@ -428,6 +328,7 @@ def test_two_browsers_and_the_notebook_talk(browser, chat_store):
         proc.wait(10)
 
 
+@pytest.mark.browser
 def test_read_only_shows_threads_without_inputs(browser, chat_store):
     from cellsync import chat
     from cellsync.store import Store
@@ -449,22 +350,9 @@ def test_read_only_shows_threads_without_inputs(browser, chat_store):
         proc.wait(10)
 
 
-def test_a_comment_on_a_segment_reaches_the_notebook(chat_store):
-    from cellsync.ui import Dashboard
-
-    d = Dashboard(store=str(chat_store))
-    d._seg_text.value = "age >= 80"
-    d._seg_comment.value = "Are the oldest patients complete here?"
-    d._comment_segment()
-    table = cellsync.feedback(store=chat_store)
-    assert table.loc[0, "about"] == f"the notebook, frame {d._seg_frame.value}, segment age >= 80"
-    ro = Dashboard(store=str(chat_store), read_only=True)
-    ro._seg_text.value = "age >= 80"
-    ro._seg_comment.value = "sneaky"
-    ro._comment_segment()
-    assert len(cellsync.feedback(store=chat_store)) == 1
 
 
+@pytest.mark.browser
 def test_the_name_is_typed_once_and_kept_in_the_browser(browser, chat_store):
     from cellsync import chat
 
@@ -496,71 +384,13 @@ def test_the_name_is_typed_once_and_kept_in_the_browser(browser, chat_store):
         proc.wait(10)
 
 
-def test_the_sidecar_counts_threads_awaiting_its_reply(chat_store):
-    from cellsync import chat
-    from cellsync.store import Store
-    from cellsync.ui import Dashboard
-
-    st = Store(chat_store)
-    cell = next(e for e in st.timeline() if "dropna" in e["code"])
-    answered = chat.start_thread(st, "first", "ann", "expert", cell=cell["id"])
-    chat.post(st, answered.id, "done", "dana", "data_scientist")
-    chat.start_thread(st, "second", "ann", "expert", cell=cell["id"])
-    st.close()
-    text = Dashboard(store=str(chat_store), role="data_scientist")._feedback.objects[0].object
-    assert "2 open threads" in text and "1 awaiting your reply" in text
-    text = Dashboard(store=str(chat_store), role="expert")._feedback.objects[0].object
-    assert "1 awaiting your reply" in text
 
 
-def test_a_closed_dashboard_lets_go_of_its_store(demo_store):
-    """What a page's end (session destroyed) calls: the read-only connection is closed."""
-    import sqlite3
-
-    from cellsync.ui import Dashboard
-
-    d = Dashboard(store=str(demo_store), read_only=True)
-    assert d._store.data_version() >= 0
-    d.close()
-    with pytest.raises(sqlite3.ProgrammingError):
-        d._store.data_version()
 
 
-def test_a_page_opened_before_any_cell_patches_the_right_rows(shell, store_dir):
-    """The sidecar opens on an empty store: rows streamed in later must be patched where they
-    are (a late LLM summary of the first cell lands on the first row), and the reader's
-    chosen version and column survive a summary arriving for the cell being shown."""
-    from cellsync.explain.chains import Explanation
-    from cellsync.store import Store
-    from cellsync.ui import Dashboard
-
-    Store(store_dir).close()
-    d = Dashboard(store=str(store_dir))
-    assert len(d._timeline.value) == 0
-    run(shell, "t = pd.DataFrame({'a': range(10), 'b': range(10)})")
-    run(shell, "t = t[t.a > 2]")
-    run(shell, "t['b'] = t['b'] * 2")
-    recorded(shell)
-    d._refresh()
-    ids = [e["id"] for e in d._entries]
-    assert list(d._timeline.value["id"]) == ids and list(d._timeline.value.index) == [0, 1, 2]
-    d.select_cell(ids[2])
-    card = d._cell._cards[0]
-    card._step(-1)  # the reader steps back to the filter's version ...
-    card._column.value = "a"  # ... and looks at column a
-    writer = Store(store_dir)
-    for cell, text in ((ids[0], "First, from the LLM."), (ids[2], "Third, from the LLM.")):
-        writer.write_explanation(cell, Explanation(summary=text, details="", caveats=(), model="stub"))
-    writer.close()
-    d._refresh()
-    happened = list(d._timeline.value["What happened"])
-    assert happened[0] == "First, from the LLM." and happened[2] == "Third, from the LLM."
-    assert happened[1] != "First, from the LLM."
-    assert "Third, from the LLM." in d._cell._head.object
-    assert (card.index, card._column.value) == (1, "a")  # where the reader was
-    d.close()
 
 
+@pytest.mark.browser
 def test_operations_and_odd_labels_read_the_same_in_the_dashboard_and_the_export(browser, shell, tmp_path):
     """A split, a row taken out, new row labels and integer/tuple/None column labels: the
     cell view shows the very sentences of the summary (phrasing.py), the frame cards render,
@@ -598,3 +428,43 @@ def test_operations_and_odd_labels_read_the_same_in_the_dashboard_and_the_export
     # the page's HTML travels inside Bokeh's JSON, so quotes are encoded: compare the rest
     assert "of the table X, taken out as a series of 2 values." in text
     assert "Split the table X (20 rows) into Xtr (15 rows, 75.0%) and Xte (5 rows, 25.0%)" in text
+
+
+@pytest.mark.browser
+def test_the_assistant_thinks_without_stalling_other_pages(browser, chat_store):
+    """A model that takes 6 s: the asker's page says the assistant is thinking, another page
+    of the same server opens a cell meanwhile (an answer computed in the click handler held
+    the server's only event loop for those 6 s), and the answer arrives."""
+    import os
+
+    from test_llm import Stub
+
+    stub = Stub()
+    stub.plan = [("sleep", 6)]
+    env = {**os.environ, "CELLSYNC_EXPLAIN_MODEL": "openai:stub-model", "CELLSYNC_EXPLAIN_BASE_URL": stub.url,
+           "CELLSYNC_LLM_API_KEY": "sk-test"}
+    proc, url = start_server(chat_store, env=env)
+    try:
+        asker, other = Page(browser, url), Page(browser, url)
+        asker.row("dropna").click()
+        asker.page.locator("textarea[placeholder^='Comment on this cell']").fill("@assistant what did this cell do?")
+        asker.page.get_by_role("button", name="Comment", exact=True).click()
+        asker.page.locator("[data-testid=assistant-thinking]").first.wait_for(timeout=5_000)
+        asked = time.monotonic()
+        cells = cellsync.open_store(chat_store).timeline()
+        target = next(e for e in cells if "drop_duplicates" in e["code"])
+        other.row("drop_duplicates").click()
+        other.page.locator("h3", has_text=f"Cell {target['execution_count']}").first.wait_for(timeout=10_000)
+        opened = time.monotonic() - asked
+        assert opened < 4.0, f"another page waited {opened:.1f} s for the model"
+        assert asker.page.locator("[data-testid=assistant-thinking]").first.is_visible()  # still thinking
+        asker.page.locator(".cs-message[data-role=assistant]", has_text="late").first.wait_for(timeout=30_000)
+        assert len(stub.requests) == 1  # the stub's (slow) answer
+        asker.page.locator("[data-testid=assistant-thinking]").first.wait_for(state="hidden", timeout=10_000)
+        assert asker.dialogs == [] and asker.external() == [] and other.external() == []
+        asker.close()
+        other.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        stub.close()

@@ -55,7 +55,9 @@ def test_the_second_notebook_runs_on_real_bundled_data(tmp_path):
 @pytest.mark.browser
 @pytest.mark.kernel
 def test_cellsync_demo_serves_the_story(tmp_path):
-    from test_dashboard import CHROMIUM, LAUNCH_ARGS, LOCAL, find_row
+    from ui_helpers import CHROMIUM, LAUNCH_ARGS, LOCAL, find_row, need_chromium
+
+    need_chromium()
 
     proc = subprocess.Popen([sys.executable, "-m", "cellsync.cli", "demo", "--dir", str(tmp_path / "demo"), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -85,7 +85,7 @@ def test_serve_with_a_basic_auth_path_that_does_not_exist_fails_in_one_line(tmp_
 
 @pytest.mark.browser
 def test_the_page_sends_a_csp_and_loads_nothing_from_a_message_image(tmp_path):
-    from test_dashboard import CHROMIUM, LAUNCH_ARGS, Page, start_server
+    from ui_helpers import CHROMIUM, LAUNCH_ARGS, Page, start_server
 
     import os
 

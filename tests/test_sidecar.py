@@ -17,9 +17,7 @@ import cellsync
 from cellsync import chat
 from cellsync.beside import wait_for_port
 
-pytestmark = [pytest.mark.browser, pytest.mark.kernel]
-
-from test_dashboard import CHROMIUM, LAUNCH_ARGS, LOCAL  # noqa: E402
+from ui_helpers import CHROMIUM, LAUNCH_ARGS, LOCAL, need_chromium, start_server
 
 TOKEN = "cellsync-test"
 
@@ -78,7 +76,10 @@ def sidecar_frame(page, timeout=45, not_url=None):
     raise AssertionError(f"no CellSync sidecar frame appeared; frames: {[f.url for f in page.frames]}")
 
 
+@pytest.mark.browser
+@pytest.mark.kernel
 def test_sidecar_follows_the_notebook(lab):
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     base, root = lab
@@ -105,8 +106,6 @@ def test_sidecar_follows_the_notebook(lab):
             page.wait_for_timeout(200)
         assert active.first.inner_text().strip() == "[2]:"
         # an expert writes on the filtering cell, from a second browser on `cellsync serve`
-        from test_dashboard import start_server
-
         server, url = start_server(root / "store")
         try:
             expert = b.new_page(viewport={"width": 1400, "height": 1000})
@@ -160,9 +159,12 @@ def notebook7(tmp_path_factory):
     yield from jupyter_server("notebook", root)
 
 
+@pytest.mark.browser
+@pytest.mark.kernel
 def test_notebook_7_gets_one_line_with_a_working_address(notebook7):
     """Whatever Notebook 7 does with the side panel, the notebook says in one line where the
     dashboard is, that address shows this notebook's cells, and no traceback appears."""
+    need_chromium()
     import re
 
     from playwright.sync_api import sync_playwright
@@ -201,10 +203,13 @@ def assert_dashboard_shows_the_filter(browser, url: str, requests: list[str]) ->
     assert external == [], external[:5]
 
 
+@pytest.mark.browser
+@pytest.mark.kernel
 def test_voila_shows_one_line_and_the_address_works(tmp_path):
     """Voila runs the notebook and shows its outputs (no side area, no code): loading prints
     one line, cellsync.sidecar() prints the address, the address shows this notebook's
     cells, and nothing on the page is a traceback."""
+    need_chromium()
     import re
 
     pytest.importorskip("voila")

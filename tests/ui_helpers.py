@@ -1,0 +1,111 @@
+"""What the dashboard's tests share: the replayed demo store, a real `cellsync serve`, and
+headless Chromium (Debian's, driven by Playwright) with pages that record every request and
+every JavaScript dialog."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|localhost)(:\d+)?/|blob:|data:|about:|file://)")
+
+
+def need_chromium() -> None:
+    """Skip a browser test where Chromium is missing (never in CI: there it is an error)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            raise RuntimeError("chromium is not installed: `make test` installs it (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+
+
+def demo_store(tmp_path_factory) -> Path:
+    """The bundled demo notebook replayed into a store, once per test session (every module
+    that asks gets the same store; tests that write copy it first)."""
+    from cellsync.replay import replay_notebook
+
+    store = tmp_path_factory.getbasetemp() / "demo-store"
+    if not (store / "cellsync.db").exists():
+        replay_notebook(ROOT / "notebooks" / "demo.ipynb", store)
+    return store
+
+
+def start_server(store, *args, env=None):
+    """`cellsync serve STORE --port 0 ARGS` in a subprocess; (process, url) once it listens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cellsync.cli", "serve", str(store), "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    line = proc.stdout.readline()
+    m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+    if not m:
+        proc.kill()
+        raise RuntimeError(f"cellsync serve did not start: {line}{proc.stdout.read()}")
+    return proc, m.group(1)
+
+
+class Page:
+    """A page that records every request and every JavaScript dialog (an XSS would open one)."""
+
+    def __init__(self, browser, url=None, **ctx):
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, **ctx)
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        if url:
+            self.page.goto(url)
+            self.page.wait_for_selector(".tabulator-row", timeout=30_000)
+
+    def external(self):
+        return [u for u in self.requests if not LOCAL.match(u)]
+
+    def shot(self, name):
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def row(self, text, timeout=10_000):
+        """The timeline row holding `text`, on whichever page it is."""
+        return find_row(self.page, text, timeout)
+
+    def tab(self, name):
+        self.page.locator(".bk-tab", has_text=name).click()
+        self.page.wait_for_timeout(300)
+
+    def close(self):
+        self.context.close()
+
+
+def find_row(page, text, timeout=10_000):
+    """The timeline opens on its last page (the newest cells): older rows are found by paging
+    from the first."""
+    table = page.locator(".tabulator", has_text="What happened").first
+    table.locator(".tabulator-row").first.wait_for(timeout=timeout)
+    row = table.locator(".tabulator-row", has_text=text).first
+    if row.count():
+        return row
+    first = table.locator(".tabulator-page[data-page='first']")
+    if first.count() and first.is_enabled():
+        first.click()
+    for _ in range(100):
+        if row.count():
+            return row
+        nxt = table.locator(".tabulator-page[data-page='next']")
+        if not nxt.count() or not nxt.is_enabled():
+            break
+        nxt.click()
+        page.wait_for_timeout(100)
+    row.wait_for(timeout=timeout)
+    return row
