@@ -468,3 +468,35 @@ def test_the_assistant_thinks_without_stalling_other_pages(browser, chat_store):
         proc.terminate()
         proc.wait(10)
         stub.close()
+
+
+@pytest.mark.browser
+def test_a_new_thread_does_not_move_a_reader_off_their_page(browser, shell):
+    """The soak run found it: the thread count patched into a row of another page sent every
+    open timeline back to page 1. A patch must leave the reader where they are."""
+    from cellsync import chat
+    from cellsync.store import Store
+
+    run(shell, "t = pd.DataFrame({'a': range(100)})")
+    for i in range(24):
+        run(shell, f"t = t[t.a != {i}]")
+    store = recorded(shell).path
+    proc, url = start_server(store)
+    try:
+        p = Page(browser, url)
+        table = p.page.locator(".tabulator", has_text="What happened").first
+        rows = table.locator(".tabulator-row")
+        table.locator(".tabulator-page[data-page='prev']").click()  # page 2 of 3
+        rows.filter(has_text="t = t[t.a != 10]").first.wait_for(timeout=5_000)
+        shown = rows.first.inner_text()
+        first_count = recorded(shell).timeline()[2]["execution_count"]  # a cell on page 1
+        with Store(store) as writer:
+            chat.start_thread(writer, "Why this one?", "dr. lee", "expert", execution_count=first_count)
+        p.page.wait_for_timeout(1500)  # several polls
+        assert rows.first.inner_text() == shown
+        table.locator(".tabulator-page[data-page='first']").click()
+        table.locator(".tabulator-row", has_text="1 open comment").first.wait_for(timeout=5_000)
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -12,7 +12,7 @@ import panel as pn
 import param
 
 from .. import phrasing
-from .parts import read_only_table
+from .parts import later, read_only_table
 from .state import DashboardState
 
 COLUMNS = ["id", "#", "Cell", "What happened", "Changes", "Status", "Time"]
@@ -120,6 +120,10 @@ class Timeline(pn.viewable.Viewer):
         patches = {c: p for c, p in patches.items() if p}
         if patches:
             self._table.patch(patches)  # in place: selection and scroll stay
+            # the browser's Tabulator redraws a patched table from its first page without
+            # telling the server (a new thread's count on any row sent every open timeline
+            # there: the soak run found it); once it has, send the reader's page again
+            later(self._resend_page, 250)
         if len(entries) > n:
             self._append(entries[n:], counts)
 
@@ -151,6 +155,15 @@ class Timeline(pn.viewable.Viewer):
         last = self._last_page(len(self._rows))
         if follow and self._table.page != last:
             self._table.page = last
+
+    def _resend_page(self) -> None:
+        """Bokeh sends a property only when it changes: the server still holds the reader's
+        page, so it is sent as a change, through the page beside it and back."""
+        page = self._table.page
+        if page == 1:
+            return  # where the redraw left the reader anyway
+        self._table.page = page - 1
+        later(lambda: setattr(self._table, "page", page), 50)
 
     def _on_select(self, event) -> None:
         if event.new:
