@@ -435,7 +435,8 @@ def changed_mask(a: pd.Series, b: pd.Series, a_pos, b_pos) -> np.ndarray:
     y = b.iloc[b_pos].reset_index(drop=True)
     both_missing = x.isna().to_numpy() & y.isna().to_numpy()
     try:
-        if a.dtype != b.dtype:
+        if a.dtype != b.dtype or _nested(a.dtype):
+            # (pyarrow's == on lists or structs answers False even for equal values)
             raise TypeError("compare as objects")
         equal = (x == y).to_numpy(dtype=bool, na_value=False)
     except (TypeError, ValueError):
@@ -452,6 +453,15 @@ def changed_mask(a: pd.Series, b: pd.Series, a_pos, b_pos) -> np.ndarray:
             except Exception:
                 pass
     return ~(equal | both_missing)
+
+
+def _nested(dtype) -> bool:
+    pa_type = getattr(dtype, "pyarrow_dtype", None)
+    if pa_type is None:
+        return False
+    import pyarrow as pa
+
+    return bool(pa.types.is_nested(pa_type))
 
 
 def _eq(p, q) -> bool:

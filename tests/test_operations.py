@@ -362,3 +362,24 @@ def test_an_update_on_repeated_labels_is_an_edit(shell):
     f = frames_of(recorded(shell))["df"]
     assert (f["rows_removed"], f["rows_added"], f["values_changed"]) == (0, 0, {"v": 2})  # both rows labelled 0
     assert cell(shell)["summary"] == 'In the table df, changed 2 values in "v" (all 3 rows kept).'
+
+
+def test_odd_columns_neither_break_nor_invent_changes(shell, capsys):
+    """Duplicate labels, objects whose repr raises, Arrow list columns, inf and all-missing
+    columns: no problem recorded, nothing printed, and a filter changes no value."""
+    from cellsync.extension import current_tracker
+
+    run(shell, "import pyarrow as pa\n"
+               "class Bad:\n    def __repr__(self):\n        raise RuntimeError('no repr')\n"
+               "dup = pd.DataFrame([[1, 2, 3], [4, 5, 6], [1, 2, 9]], columns=['a', 'a', 'b'])\n"
+               "objs = pd.DataFrame({'o': [Bad(), Bad(), 1], 'v': [1, 2, 3]})\n"
+               "lists = pd.DataFrame({'l': pd.array([[1, 2], [3], None], dtype=pd.ArrowDtype(pa.list_(pa.int64()))), 'v': [1, 2, 3]})\n"
+               "weird = pd.DataFrame({'x': [np.inf, -np.inf, np.nan], 'y': [np.nan] * 3, 'v': [1, 2, 3]})")
+    run(shell, "dup = dup[dup['b'] > 3]\nobjs = objs[objs.v > 1]\nlists = lists[lists.v > 1]\nweird = weird[weird.v > 1]")
+    frames = frames_of(recorded(shell))
+    out = capsys.readouterr()
+    assert current_tracker().problems == {}
+    assert "Traceback" not in out.out + out.err and "Warning" not in out.out + out.err
+    for name in ("dup", "objs", "lists", "weird"):
+        f = frames[name]
+        assert (op(f)["kind"], f["rows_removed"], f["values_changed"]) == ("filter", 1, {}), (name, f)
