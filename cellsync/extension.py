@@ -139,7 +139,11 @@ class CellsyncExtension:
 
         stop_server()
         # the cell running %unload_ext is recorded too: it ran while we were listening
-        tracker.close()
+        drained = tracker.close()
+        if drained:
+            from . import quiet
+
+            quiet.uninstall()  # no CellSync thread is left: the warnings module as it was
 
     def pre_run_cell(self, info=None) -> None:
         try:

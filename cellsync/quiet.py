@@ -32,6 +32,10 @@ def _quiet() -> bool:
     return getattr(_local, "quiet", False)
 
 
+def installed() -> bool:
+    return _saved is not None
+
+
 def install() -> None:
     """Patch the warnings module once (idempotent); `uninstall` puts it back."""
     global _saved

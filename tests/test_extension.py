@@ -322,3 +322,14 @@ def test_cellsync_threads_cannot_hide_or_print_the_users_warnings(shell):
         t.join(10)
     # the user's warning is there; the worker's was neither shown nor recorded
     assert [str(w.message) for w in seen] == ["the user's own"]
+
+
+def test_unloading_puts_the_warnings_module_back(shell):
+    import warnings
+
+    from cellsync import quiet
+
+    assert quiet.installed() and warnings.simplefilter.__module__ != "warnings"  # patched while loaded
+    shell.extension_manager.unload_extension("cellsync")
+    assert not quiet.installed() and warnings.simplefilter.__module__ == "warnings"
+    shell.extension_manager.load_extension("cellsync")  # the fixture unloads it again
