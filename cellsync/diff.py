@@ -337,8 +337,12 @@ def _match_rows(old, new, pairs, trust_labels=False):
         # a reset_index of a Series): it must not read as "every row removed".
         # Labels other than positions 0..n-1 name the rows: they are trusted as they are.
         renumbered = _positional(old.index) or _positional(new.index)
+        # On positions, one shared column that moved is enough to ask the content too (a
+        # constant column looks "unchanged" under any pairing of rows: a review found
+        # filter-then-reset said as values changed); content still has to keep at least the
+        # rows the positions keep, and explain more cells, to win
         suspicious = (len(label.old_pos) == 0 and len(old) > 0 and len(new) > 0) or (
-            not trust_labels and renumbered and pairs and all(label_changes[p] > 0 for p in pairs)
+            not trust_labels and renumbered and pairs and any(label_changes[p] > 0 for p in pairs)
         )
         if not suspicious:
             return label, label_changes

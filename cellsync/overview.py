@@ -17,6 +17,7 @@ comes from `phrasing`, every number from recorded facts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import phrasing
@@ -209,7 +210,12 @@ def segment_scores(timeline: list[dict]) -> list[SegmentScore]:
                 latest[(m.get("model"), m["name"], m["segment"])] = m
     out = [SegmentScore(model, name, seg, m["value"], overall.get((model, name)), m.get("n"))
            for (model, name, seg), m in latest.items() if first_metric.get(model) == name]
-    return sorted(out, key=lambda s: (s.model or "", s.value))
+    # worst first: the lowest accuracy, but the highest error
+    return sorted(out, key=lambda s: (s.model or "", -s.value if lower_is_better(s.metric) else s.value))
+
+
+def lower_is_better(metric: str) -> bool:
+    return bool(re.search(r"(^|_)(mae|mse|rmse|mape|medae|loss|logloss|error|brier)($|_)", metric.lower()))
 
 
 def open_questions(store, timeline: list[dict]) -> list[Question]:

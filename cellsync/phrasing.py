@@ -181,10 +181,22 @@ def _filter_reason(op: dict, new_name: bool) -> str:
     if d.get("condition"):
         return f" where {d['condition']}" if new_name else f", keeping those where {d['condition']}"
     if verb == "dropna":
-        where = f" in {names(cols)}" if cols and d.get("how") != "all" else ""
+        where = f" in {names(cols)}" if cols else ""
+        if d.get("thresh") is not None:
+            return (f" with at least {d['thresh']} values present{where}" if new_name
+                    else f" with fewer than {d['thresh']} values present{where}")
+        if d.get("how") == "all":
+            return f" that are not missing every value{where}" if new_name else f" missing every value{where}"
         return f" without a missing value{where}" if new_name else f" with a missing value{where}"
     if verb == "drop_duplicates":
         on = f" on {names(cols)}" if cols else ""
+        keep = d.get("keep", "first")
+        if keep is False:
+            return f" that occur once{on}" if new_name else f" that occurred more than once{on} (every copy)"
+        if keep == "last":
+            return f" without repeated rows{on} (the last of each kept)" if new_name else f" that repeated a later row{on}"
+        if keep != "first":
+            return ""
         return f" without repeated rows{on}" if new_name else f" that repeated an earlier row{on}"
     if verb in ("head", "tail") and d.get("n") is not None:
         word = "first" if verb == "head" else "last"
@@ -391,6 +403,9 @@ def _combine_sentence(f, op, d, facets) -> str:
     verb = op.get("verb")
     other = d.get("with")
     new_name = name != parent
+    # a join's rows are new rows: values "changed" against the parent's positions would be an
+    # artefact of the row match, so only columns added or dropped are said
+    facets = [x for x in facets if not x.startswith("changed ")]
     cols = f"; it {_clauses(facets)}" if facets else ""
     had = f"{parent} had {n(rb)}" if new_name else f"it had {n(rb)}"
     if verb in ("merge", "join", "merge_asof", "merge_ordered"):

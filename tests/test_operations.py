@@ -383,3 +383,38 @@ def test_odd_columns_neither_break_nor_invent_changes(shell, capsys):
     for name in ("dup", "objs", "lists", "weird"):
         f = frames[name]
         assert (op(f)["kind"], f["rows_removed"], f["values_changed"]) == ("filter", 1, {}), (name, f)
+
+
+def test_review_findings(shell):
+    """A review's reproductions: each sentence must be true."""
+    run(shell, "from sklearn.linear_model import LinearRegression\n"
+               "rng = np.random.default_rng(0)\n"
+               "people = pd.DataFrame({'country': ['US'] * 40, 'sex': rng.choice(['F', 'M'], 40), 'age': rng.integers(1, 90, 40)})\n"
+               "people = people.sort_values('age').reset_index(drop=True)")
+    run(shell, "adults = people[people.age >= 18].reset_index(drop=True)")
+    f = frames_of(recorded(shell))["adults"]
+    young = int((shell.user_ns["people"].age < 18).sum())
+    assert (op(f)["kind"], f["rows_removed"], f["values_changed"]) == ("filter", young, {})
+    run(shell, "sorted_ = people.sort_values('sex', kind='stable').reset_index(drop=True)")
+    f = frames_of(recorded(shell))["sorted_"]
+    assert f["values_changed"] == {} and f["rows_removed"] == f["rows_added"] == 0
+    run(shell, "df = pd.DataFrame({'a': np.arange(8.0), 'b': np.arange(8.0) * 2})\n"
+               "model = LinearRegression().fit(df[['a']], df['b'])")
+    run(shell, "df['pred'] = model.predict(df[['a']])")
+    assert cell(shell)["summary"] == 'In the table df, added the column "pred" (all 8 rows kept).'
+    run(shell, "m = pd.DataFrame({'a': [1, None, None], 'b': [None, None, 3]})")
+    run(shell, "m2 = m.dropna(how='all')\nm3 = m.dropna(thresh=2)")
+    summary = cell(shell)["summary"]
+    assert "without a missing value" not in summary
+    assert "The table m2 holds 2 of the 3 rows of m (66.7%) that are not missing every value" in summary
+    run(shell, "d = pd.DataFrame({'k': [1, 1, 2, 3, 3]})")
+    run(shell, "d.drop_duplicates(keep=False, inplace=True)")
+    assert "that occurred more than once (every copy)" in cell(shell)["summary"]
+    run(shell, "cust = pd.DataFrame({'tags': [['a', 'b'], ['c']]})")
+    run(shell, "cust['tag'] = cust['tags'].str.join(',')")
+    f = frames_of(recorded(shell))["cust"]
+    assert op(f)["kind"] == "columns" and "Joined" not in cell(shell)["summary"]
+    run(shell, "units = pd.DataFrame({'city': ['a', 'b', 'c'], 'beds': [1, 2, 3]})\n"
+               "vis = pd.DataFrame({'city': ['a', 'a', 'b', 'b', 'z'], 'age': [1, 2, 3, 4, 5]})")
+    run(shell, "m4 = pd.merge(units, vis, on='city')")
+    assert "changed" not in cell(shell)["summary"]

@@ -139,3 +139,15 @@ def test_cells_carry_the_notebooks_own_headings(tmp_path):
     assert [c["section"] for c in st.timeline()] == ["Cohort study", "Cleaning the data", "Cleaning the data", "Model"]
     shown = CliRunner().invoke(main, ["show", str(tmp_path / "store")]).output
     assert shown.index("## Cohort study") < shown.index("## Cleaning the data") < shown.index("df = df.dropna()") < shown.index("## Model")
+
+
+def test_worst_first_means_the_highest_error_for_an_error_metric():
+    from cellsync.overview import segment_scores
+
+    def m(name, value, segment=None):
+        return {"name": name, "value": value, "segment": segment, "model": "reg", "n": 10, "previous": None}
+
+    timeline = [{"metrics": [m("mae", 5.0), m("mae", 0.1, "grp == 'good'"), m("mae", 14.7, "grp == 'bad'")]}]
+    assert [s.segment for s in segment_scores(timeline)] == ["grp == 'bad'", "grp == 'good'"]
+    timeline = [{"metrics": [m("accuracy", 0.8), m("accuracy", 0.9, "a"), m("accuracy", 0.6, "b")]}]
+    assert [s.segment for s in segment_scores(timeline)] == ["b", "a"]

@@ -125,7 +125,9 @@ def classify(c: Change) -> Operation:
     if d is None or d.rows_before is None or c.parent is None:
         return _create(c, node, called)
 
-    model = model_call(node, c.estimators)
+    # a model's output is the frame only when it is what the name was bound to: a predict()
+    # assigned into one column (`df["pred"] = model.predict(X)`) is a column edit
+    model = model_call(node, c.estimators) if c.binding is not None else None
     if model is not None:
         return Operation("model_transform", model["method"], {
             **model, "of": c.parent, "rows": int(d.rows_after), "columns": _n_cols(c),
@@ -136,7 +138,7 @@ def classify(c: Change) -> Operation:
         if ex is not None:
             return ex
 
-    combine = [v for v in called if v in COMBINE_CALLS]
+    combine = [v for v in chain_verbs(_value_of(node)) if v in COMBINE_CALLS]
     if combine:
         return Operation("combine", combine[-1], _combine_detail(c, node, combine[-1]), "code+data")
 
@@ -183,7 +185,7 @@ def classify(c: Change) -> Operation:
     if rows_moved:
         return Operation("changed", None, {})
 
-    index_moves = [v for v in chain_verbs(node) if v in ("set_index", "reset_index")] if c.binding is not None else []
+    index_moves = [v for v in chain_verbs(_value_of(node)) if v in ("set_index", "reset_index")]
     if index_moves and d.rows_before == d.rows_after and not d.values_changed and not d.dtype_changes and not d.reordered:
         return Operation("relabel", index_moves[-1], _relabel_detail(c), "code+data")
 
@@ -252,7 +254,7 @@ def _column_verb(c: Change, node, called: list[str]) -> str | None:
                 and outer.func.value.id in ("np", "numpy"):
             return f"np.{outer.func.attr}"  # np.where is not DataFrame.where
         if chain:
-            return chain[-1]
+            return chain[-1].split(".", 1)[-1]  # "str.upper" -> "upper" (text methods: see TEXT_METHODS)
         if isinstance(stmt, ast.stmt):
             return "setitem" if any(v.startswith("setitem") for v in called) else None
     return next((v for v in reversed(called) if v not in ("column", "arithmetic")), None)
@@ -260,6 +262,13 @@ def _column_verb(c: Change, node, called: list[str]) -> str | None:
 
 def _uses_str_accessor(node) -> bool:
     return node is not None and any(isinstance(n, ast.Attribute) and n.attr == "str" for n in ast.walk(node))
+
+
+def _value_of(node):
+    """The expression a statement evaluates (an assignment's value, an expression's own)."""
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)):
+        return node.value
+    return node
 
 
 def _n_cols(c: Change) -> int:

@@ -237,6 +237,12 @@ def filter_detail(node, frame_names: set[str], parent_columns: list[str]) -> dic
         how = _literal(_kw(call, "how"))
         if how:
             detail["how"] = how
+        thresh = _literal(_kw(call, "thresh"))
+        if isinstance(thresh, int):
+            detail["thresh"] = thresh
+        if _kw(call, "keep") is not None:
+            keep = _literal(_kw(call, "keep"))
+            detail["keep"] = keep if keep in ("first", "last", False) else "?"
     elif fn in ("head", "tail", "nlargest", "nsmallest", "sample"):
         n = _literal(call.args[0]) if call.args else _literal(_kw(call, "n"))
         if isinstance(n, int):
@@ -306,7 +312,10 @@ def chain_verbs(node) -> list[str]:
     while node is not None:
         if isinstance(node, ast.Call):
             fn = node.func
-            out.append(fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", ""))
+            name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+            if isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Attribute) and fn.value.attr in ("str", "dt", "cat"):
+                name = f"{fn.value.attr}.{name}"  # `.str.join` is not DataFrame.join
+            out.append(name)
             node = fn.value if isinstance(fn, ast.Attribute) else None
         elif isinstance(node, ast.Attribute):
             if node.attr == "T":
