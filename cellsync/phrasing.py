@@ -273,7 +273,10 @@ def frame_sentence(f: dict) -> str:
     if kind == "add_rows":
         added = f.get("rows_added") or 0
         if new_name:
-            how = f" ({op['verb']})" if op.get("verb") == "reindex" else ""
+            how = f" ({op['verb']})" if op.get("verb") in ("reindex", "explode") else ""
+            if d.get("new_labels") == 0:
+                return (f"{capital(thing(f))} has the {_rows(f, rb)} of {parent} and {_rows(f, added)} more under "
+                        f"labels it already had{how}: {_rows(f, ra)}{tail}.")
             return (f"{capital(thing(f))} has the {_rows(f, rb)} of {parent} and {n(added)} new "
                     f"{'label' if added == 1 else 'labels'}{how}: {_rows(f, ra)}{tail}.")
         if f.get("series"):
@@ -419,10 +422,14 @@ def _combine_sentence(f, op, d, facets) -> str:
         if new_name:
             return f"{capital(thing(f))} joins {what} to {parent}{on}{how}: {plural(ra, 'row')} ({had}){matched}{cols}."
         return f"Joined {what} to {thing(f)}{on}{how}: {plural(ra, 'row')} ({had}){matched}{cols}."
-    others = f" and {other}" if other else " and other tables"
+    if d.get("axis") == "columns":
+        beside = f"{parent} and {other}" if other else parent
+        return f"{capital(thing(f))} puts the columns of {beside} side by side ({verb}): {_rows(f, ra)}{cols}."
+    others = f" and {other}" if other else " with more rows"
     if new_name:
         return f"{capital(thing(f))} stacks {parent}{others} ({verb}): {_rows(f, ra)} ({had}){cols}."
-    return f"Stacked{others.replace(' and', '', 1)} onto {thing(f)} ({verb}): {_rows(f, ra)} ({had}){cols}."
+    onto = f" {other}" if other else " more rows"
+    return f"Stacked{onto} onto {thing(f)} ({verb}): {_rows(f, ra)} ({had}){cols}."
 
 
 def _changed_sentence(f, facets, ix) -> str:

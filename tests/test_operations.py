@@ -418,3 +418,17 @@ def test_review_findings(shell):
                "vis = pd.DataFrame({'city': ['a', 'a', 'b', 'b', 'z'], 'age': [1, 2, 3, 4, 5]})")
     run(shell, "m4 = pd.merge(units, vis, on='city')")
     assert "changed" not in cell(shell)["summary"]
+
+
+def test_review_findings_second_batch(shell):
+    run(shell, "df = pd.DataFrame({'id': range(6), 'city': list('abcabc'), 'age': range(20, 26)})")
+    run(shell, "ex = df.assign(tags=[[1, 2]] * 6).explode('tags')")
+    summary = cell(shell)["summary"]
+    assert "new labels" not in summary and "12 rows" in summary
+    run(shell, "side = pd.concat([df[['id']], df[['age']]], axis=1)")
+    assert cell(shell)["summary"].startswith("The table side puts the columns of df")
+    run(shell, "twice = pd.concat([df, df])")
+    assert "other tables" not in cell(shell)["summary"]
+    run(shell, "ga = df.groupby('city').apply(lambda x: x.head(1))")
+    f = frames_of(recorded(shell))["ga"]
+    assert op(f)["kind"] == "changed" and "its rows are not rows of" not in cell(shell)["summary"]

@@ -145,9 +145,9 @@ def classify(c: Change) -> Operation:
     reshaped = reshapes(node) if c.binding is not None else None
     if reshaped is not None and d.row_identity in ("index", "content") and d.rows_removed == d.rows_added == 0:
         reshaped = None  # the code's call reshapes, but every row is still the parent's (rolling, apply)
-    if reshaped == "groupby" and "apply" in chain_verbs(node) and d.rows_before == d.rows_after:
-        # a per-group apply that returned as many rows: maybe the same rows under a new index
-        # level, maybe not — the evidence cannot say, so neither does the sentence
+    if reshaped == "groupby" and "apply" in chain_verbs(_value_of(node)):
+        # a per-group apply may aggregate, filter or keep rows (under a new index level): the
+        # evidence cannot say which, so neither does the sentence
         return Operation("changed", "apply", {"of": c.parent})
     if d.row_identity == "reshape" or reshaped is not None:
         verb = reshaped
@@ -180,7 +180,13 @@ def classify(c: Change) -> Operation:
 
     if d.rows_added and not d.rows_removed:
         verb = next((v for v in reversed(called) if v.startswith("setitem") or v in ("loc", "concat", "append", "reindex")), None)
-        return Operation("add_rows", verb, {"of": c.parent}, "code+data" if verb else "data")
+        detail = {"of": c.parent}
+        if c.frame is not None and c.parent_frame is not None:
+            try:  # `explode` repeats labels the parent had: rows, but no new labels
+                detail["new_labels"] = int((~c.frame.index.isin(c.parent_frame.index)).sum())
+            except Exception:
+                pass
+        return Operation("add_rows", verb, detail, "code+data" if verb else "data")
 
     if rows_moved:
         return Operation("changed", None, {})
@@ -361,6 +367,9 @@ def _combine_detail(c: Change, node, verb: str) -> dict:
     call = _find_call(node, {verb})
     if call is None:
         return detail
+    axis = _literal(_kw(call, "axis"))
+    if axis in (1, "columns"):
+        detail["axis"] = "columns"
     how = _literal(_kw(call, "how"))
     if isinstance(how, str):
         detail["how"] = how
