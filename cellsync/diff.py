@@ -336,13 +336,17 @@ def _match_rows(old, new, pairs, trust_labels=False):
         # No label in common at all is no evidence either way (a row taken out as a Series,
         # a reset_index of a Series): it must not read as "every row removed".
         # Labels other than positions 0..n-1 name the rows: they are trusted as they are.
-        renumbered = _positional(old.index) or _positional(new.index)
-        # On positions, one shared column that moved is enough to ask the content too (a
-        # constant column looks "unchanged" under any pairing of rows: a review found
-        # filter-then-reset said as values changed); content still has to keep at least the
-        # rows the positions keep, and explain more cells, to win
+        # New labels 0..n-1 (fresh or untouched): one shared column that moved is enough to ask
+        # the content too (a constant column looks "unchanged" under any pairing of rows: a
+        # review found filter-then-reset said as values changed). A 0..n-1 parent whose labels
+        # were carried through a filter still names its rows, unless every shared column moved
+        # (`set_index` on numbers that happen to overlap 0..n-1). Content still has to keep at
+        # least the rows the labels keep, and explain more cells, to win.
+        moved = [label_changes[p] > 0 for p in pairs]
         suspicious = (len(label.old_pos) == 0 and len(old) > 0 and len(new) > 0) or (
-            not trust_labels and renumbered and pairs and any(label_changes[p] > 0 for p in pairs)
+            not trust_labels and bool(pairs) and (
+                (_positional(new.index) and any(moved)) or (_positional(old.index) and all(moved))
+            )
         )
         if not suspicious:
             return label, label_changes
