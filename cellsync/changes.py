@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .diff import row_hashes
+from .diff import row_hashes, safe_repr
 from .lineage import CellLineage
 from .store import CellRun
 
@@ -136,7 +136,7 @@ def deep_columns(frame: pd.DataFrame) -> tuple[int, ...]:
 
 
 def column_text(col: pd.Series) -> np.ndarray:
-    return np.asarray([repr(v) for v in col.array], dtype=object)
+    return np.asarray([safe_repr(v) for v in col.array], dtype=object)
 
 
 

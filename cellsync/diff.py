@@ -276,7 +276,7 @@ def _informative(s: pd.Series) -> bool:
     try:
         return s.nunique(dropna=True) > 1
     except TypeError:  # unhashable values: compare their text
-        return s.map(repr).nunique() > 1
+        return s.map(safe_repr).nunique() > 1
 
 
 def dtype_text(dtype) -> str:
@@ -298,11 +298,12 @@ def row_hashes(df: pd.DataFrame) -> np.ndarray:
         return np.zeros(len(df), dtype=np.uint64)
     try:
         return pd.util.hash_pandas_object(df, index=False).to_numpy()
-    except TypeError:
+    except Exception:  # unhashable values, or a user's __str__/__repr__ that raises in pandas' hashing
         as_text = df.copy()
         for i in range(as_text.shape[1]):
-            if as_text.iloc[:, i].dtype == object:
-                as_text.isetitem(i, as_text.iloc[:, i].map(repr))
+            dtype = as_text.iloc[:, i].dtype
+            if dtype == object or _nested(dtype):  # (Arrow lists hold unhashable arrays on pandas 2)
+                as_text.isetitem(i, as_text.iloc[:, i].astype(object).map(safe_repr))
         return pd.util.hash_pandas_object(as_text, index=False).to_numpy()
 
 
@@ -452,7 +453,7 @@ def changed_mask(a: pd.Series, b: pd.Series, a_pos, b_pos) -> np.ndarray:
         try:
             equal = np.fromiter((_eq(p, q) for p, q in zip(xo, yo)), dtype=bool, count=len(xo))
         except Exception:
-            equal = x.map(repr).to_numpy() == y.map(repr).to_numpy()
+            equal = x.map(safe_repr).to_numpy() == y.map(safe_repr).to_numpy()
         if a.dtype != b.dtype and not equal.all():
             # a value written another way (`astype(str)`: 60.0 -> "60.0") is the same value;
             # a value that reads differently ("1.7" -> 1) is a changed one
@@ -461,6 +462,16 @@ def changed_mask(a: pd.Series, b: pd.Series, a_pos, b_pos) -> np.ndarray:
             except Exception:
                 pass
     return ~(equal | both_missing)
+
+
+def safe_repr(value) -> str:
+    """A value's text, for hashing and comparing values that have no better identity; a
+    user's object whose __repr__ raises gets its type and id instead of failing the cell's
+    record (such objects then compare by identity)."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} at {id(value):#x}>"
 
 
 def _nested(dtype) -> bool:
