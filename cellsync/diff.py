@@ -236,9 +236,12 @@ def _find_renames(old, new, removed, added, match: RowMatch):
         return []
     order = np.argsort(match.new_pos, kind="stable")
     old_pos, new_pos = match.old_pos[order], match.new_pos[order]
-    digests: dict[tuple, int] = {}
+    by_digest: dict[tuple, list[int]] = {}
     for o in removed:
-        digests.setdefault(_content_digest(old.iloc[old_pos, o]), o)
+        by_digest.setdefault(_content_digest(old.iloc[old_pos, o]), []).append(o)
+    # two dropped columns with the same content: which one a new column was is unknowable,
+    # so neither is called renamed (they are said as dropped and added)
+    digests = {k: v[0] for k, v in by_digest.items() if len(v) == 1}
     renamed, used = [], set()
     # Equal content names a rename only where the content says something: a column of one
     # repeated value equals any other such column, so it counts only as the sole candidate

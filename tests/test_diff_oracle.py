@@ -56,6 +56,9 @@ def _changed(value):
 # found by CI: a one-row constant column looked "renamed" to an added column of equal value
 @example(pd.DataFrame({"c0": [0]}, index=[100]), [("rewrite_all", 0), ("add_column", 126), ("rename", 1)])
 @example(pd.DataFrame({"c0": [0, 0]}), [("rewrite_all", 0), ("drop", 0), ("rename", 0)])
+# two columns with equal content, both renamed: which became which cannot be known
+@example(pd.DataFrame({"c0": [3, 0, 5], "c1": [0, 0, 0], "c2": [3, 0, 5]}, index=[100, 107, 114]),
+         [("rename", 0), ("rename", 8000)])
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_rows_and_values_match_an_independent_oracle(old, mutations):
     if isinstance(old.index, pd.RangeIndex):
