@@ -48,10 +48,10 @@ def target_cell(path: Path) -> tuple[int, str]:
     st = cellsync.open_store(path)
     try:
         for e in st.timeline():
-            if "[" in e["code"] and "'f" in e["code"] and e["frames"]:
-                return e["id"], str(e["execution_count"])
+            if "[" in e.code and "'f" in e.code and e.frames:
+                return e.id, str(e.execution_count)
         e = st.timeline()[-1]
-        return e["id"], str(e["execution_count"])
+        return e.id, str(e.execution_count)
     finally:
         st.close()
 

@@ -201,7 +201,7 @@ def read_store(store_path: Path, nb_name: str, executed: list[dict], baseline: l
     lines = []
     with cellsync.open_store(store_path) as st:
         versions = {v.id: v for v in st.versions(profiles=False)}
-        timeline = st.timeline()
+        timeline = [e.to_dict() for e in st.timeline()]  # written out as JSON
         problems = st.problems()
         explanations = st.explanations()
     # one replay session per store: its cells in run order are the notebook's code cells in order

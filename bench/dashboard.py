@@ -50,7 +50,7 @@ def store_facts(path: Path) -> dict:
         tl = st.timeline()
         return {
             "cells": s["cells"], "versions": s["versions"], "frames": s["frames"], "size_bytes": s["size_bytes"],
-            "cells_with_versions": sum(1 for e in tl if e["frames"]),
+            "cells_with_versions": sum(1 for e in tl if e.frames),
             "cells_with_summary": sum(1 for e in tl if e.get("summary")),
             "impacts": len(st.impacts()), "flagged": sum(1 for i in st.impacts() if i["flagged"]),
             "segments": len(st.segments()),
@@ -163,7 +163,7 @@ def server_side(path: Path, click_counts: list[str], quick: bool) -> dict:
     out["segments_tab"] = {"frame": frame, "segment": d.segments.current(),
                            "snapgrid_s": stats([timed(lambda: d.state.store.snapgrid(frame, d.segments.current()))[0]
                                                 for _ in range(3)])}
-    by_count = {str(e["execution_count"]): e for e in d.state.entries}
+    by_count = {str(e.execution_count): e for e in d.state.entries}
     views = []
     for c in click_counts:
         e = by_count.get(c)

@@ -142,7 +142,7 @@ def worker_with_and_without(old, tmp: Path, repeats: int) -> dict:
             jobs.append(tr.worker.last_job_seconds)
         st = cellsync.open_store(store_dir)
         last = st.timeline()[-1]
-        n_imp = len(last["segments"])
+        n_imp = len(last.segments)
         st.close()
         problems = sh.problems()
         ip.extension_manager.unload_extension("cellsync")
@@ -336,8 +336,8 @@ def large_click(path: Path) -> dict:
     out = {"dashboard_init_s": init_s}
     entries = d.state.entries
     picks = {"filter": next(e for e in entries[len(entries) // 2:]
-                            if e["code"].startswith("df = df[") and e["frames"][0]["rows_removed"]),
-             "rewrite": next(e for e in entries[len(entries) // 2:] if "noise" in e["code"])}
+                            if e.code.startswith("df = df[") and e.frames[0].rows_removed),
+             "rewrite": next(e for e in entries[len(entries) // 2:] if "noise" in e.code)}
     for kind, e in picks.items():
         out[f"cell_view_{kind}_s"] = stats([timed(lambda: d.cell_view(e))[0] for _ in range(2)])
     st = cellsync.open_store(path)

@@ -60,31 +60,31 @@ def show(store, as_json):
     with _open(store) as st:
         cells = st.timeline()
     if as_json:
-        json.dump({"cells": cells}, sys.stdout, indent=2, default=str)
+        json.dump({"cells": [c.to_dict() for c in cells]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     if not cells:
         click.echo(f"{store}: no cells recorded yet")
     section = None
     for c in cells:
-        if c.get("section") and c["section"] != section:
-            section = c["section"]
+        if c.section and c.section != section:
+            section = c.section
             click.echo(f"## {section}")
-        count = c["execution_count"] if c["execution_count"] is not None else " "
-        first = (c["code"] or "").strip().splitlines()[:1]
-        status = "ok" if c["status"] == "ok" else f"ERROR {c['error']['type']}: {c['error']['message']}"
-        click.echo(f"[{count}] {first[0][:70] if first else ''}  ({status}, {c['duration_s'] * 1000:.0f} ms)")
-        if c.get("summary"):
-            unverified = f"  [unverified: {', '.join(c['unverified_numbers'])}]" if c.get("unverified_numbers") else ""
-            click.echo(f"    = {c['summary']}{unverified}")
-        for f in c["frames"]:
+        count = c.execution_count if c.execution_count is not None else " "
+        first = (c.code or "").strip().splitlines()[:1]
+        status = "ok" if c.status == "ok" else f"ERROR {c.error.type}: {c.error.message}"
+        click.echo(f"[{count}] {first[0][:70] if first else ''}  ({status}, {c.duration_s * 1000:.0f} ms)")
+        if c.summary:
+            unverified = f"  [unverified: {', '.join(c.unverified_numbers)}]" if c.unverified_numbers else ""
+            click.echo(f"    = {c.summary}{unverified}")
+        for f in c.frames:
             click.echo("    " + phrasing.frame_line(f))
-        for imp in c.get("segments", []):
-            if imp["flagged"]:
-                click.echo("    FLAG " + phrasing.flag_line(imp, c["frames"]))
-        metrics = c.get("metrics", [])
+        for imp in c.segments:
+            if imp.flagged:
+                click.echo("    FLAG " + phrasing.flag_line(imp, c.frames))
+        metrics = c.metrics
         for m in metrics:
-            if m["segment"] is None:
+            if m.segment is None:
                 click.echo("    metric " + phrasing.metric_line(m))
         for line in phrasing.segment_metric_lines(metrics):
             click.echo("    " + line)
@@ -163,7 +163,7 @@ def explain(store, cells, model, base_url):
     st = Store(path)
     try:
         for entry, ex in explain_store(st, model=model, cells=list(cells) or None):
-            count = entry["execution_count"] if entry["execution_count"] is not None else " "
+            count = entry.execution_count if entry.execution_count is not None else " "
             click.echo(f"[{count}] ({ex.model}) {ex.summary}")
             if ex.note:
                 click.echo(f"    note: {ex.note}")

@@ -22,8 +22,18 @@ from dataclasses import dataclass
 
 from . import phrasing
 from .records import Record
+from .store.records import FrameSummary, MetricSummary, TimelineEntry
 
 ROW_KINDS = frozenset({"create", "filter", "split", "combine", "add_rows", "reshape", "changed"})
+
+
+@dataclass(frozen=True)
+class Branch(Record):
+    """One part of a split at the end of a flow."""
+
+    frame: str
+    rows: int | None
+    version: str
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ class FlowStep(Record):
     rows_added: int
     text: str  # the step's sentence (phrasing.frame_sentence)
     flags: tuple[str, ...] = ()  # flagged segments this step hit (never "by construction")
-    branches: tuple[dict, ...] = ()  # a split's parts: {"frame", "rows", "version"}
+    branches: tuple[Branch, ...] = ()  # a split's parts
 
 
 @dataclass(frozen=True)
@@ -81,12 +91,12 @@ class Overview(Record):
     questions: tuple[Question, ...]
 
 
-def overview(store, frame: str | None = None, timeline: list[dict] | None = None) -> Overview:
+def overview(store, frame: str | None = None, timeline: list[TimelineEntry] | None = None) -> Overview:
     timeline = timeline if timeline is not None else store.timeline()
-    by_version: dict[str, tuple[dict, dict]] = {}
+    by_version: dict[str, tuple[TimelineEntry, FrameSummary]] = {}
     for e in timeline:
-        for f in e["frames"]:
-            by_version[f["version"]] = (e, f)
+        for f in e.frames:
+            by_version[f.version] = (e, f)
     frames = _frames_by_chain(by_version)
     chosen = frame if frame is not None else (frames[0] if frames else None)
     steps = tuple(flow(by_version, chosen)) if chosen else ()
@@ -96,14 +106,14 @@ def overview(store, frame: str | None = None, timeline: list[dict] | None = None
     )
 
 
-def _chain(by_version: dict, version: str | None) -> list[tuple[dict, dict]]:
+def _chain(by_version: dict, version: str | None) -> list[tuple[TimelineEntry, FrameSummary]]:
     """The versions from the first ancestor to `version`, following each version's parent."""
     out, seen = [], set()
     while version is not None and version in by_version and version not in seen:
         seen.add(version)
         e, f = by_version[version]
         out.append((e, f))
-        version = f.get("parent_version")
+        version = f.parent_version
     return out[::-1]
 
 
@@ -112,37 +122,36 @@ def _frames_by_chain(by_version: dict) -> list[str]:
     to the table it split, which then ends in the split's branches."""
     last: dict[str, str] = {}
     for vid, (_, f) in by_version.items():
-        if f.get("change") != "deleted":
-            last[f["name"]] = vid
+        if f.change != "deleted":
+            last[f.name] = vid
     def length(name):
         chain = _chain(by_version, last[name])
-        kind = (by_version[last[name]][1].get("operation") or {}).get("kind")
+        kind = by_version[last[name]][1].kind
         # the table a model was built from ends in a split; a summary table is no main table
         ends = 2 if kind == "split" else 0 if kind in ("reshape", "model_transform", "extract") else 1
-        changes = sum(1 for _, f in chain if _changes_rows(f) and (f.get("operation") or {}).get("kind") != "reshape")
-        return (ends, changes, len(chain), by_version[last[name]][1].get("rows_after") or 0)
+        changes = sum(1 for _, f in chain if _changes_rows(f) and f.kind != "reshape")
+        return (ends, changes, len(chain), by_version[last[name]][1].rows_after or 0)
     ranked = sorted(last, key=length, reverse=True)
     out: list[str] = []
     for name in ranked:
         f = by_version[last[name]][1]
-        op = f.get("operation") or {}
-        main = f.get("parent") if op.get("kind") == "split" and f.get("parent") in last else name
+        main = f.parent if f.kind == "split" and f.parent in last else name
         if main not in out:
             out.append(main)
     return out
 
 
-def _changes_rows(f: dict) -> bool:
-    op = (f.get("operation") or {}).get("kind")
-    if f.get("rows_before") is None or op in ("combine", "split"):
+def _changes_rows(f: FrameSummary) -> bool:
+    op = f.kind
+    if f.rows_before is None or op in ("combine", "split"):
         return True  # where rows come from and where tables join or part are always steps
-    return op in ROW_KINDS and (f.get("rows_removed") or f.get("rows_added") or f.get("rows_before") != f.get("rows_after"))
+    return op in ROW_KINDS and (f.rows_removed or f.rows_added or f.rows_before != f.rows_after)
 
 
 def flow(by_version: dict, frame: str) -> list[FlowStep]:
     last = None
     for vid, (_, f) in by_version.items():
-        if f["name"] == frame and f.get("change") != "deleted":
+        if f.name == frame and f.change != "deleted":
             last = vid
     if last is None:
         return []
@@ -150,65 +159,64 @@ def flow(by_version: dict, frame: str) -> list[FlowStep]:
     for e, f in _chain(by_version, last):
         if not _changes_rows(f):
             continue
-        flags = tuple(s["name"] for s in e.get("segments", [])
-                      if s.get("flagged") and not s.get("by_construction") and s.get("frame") == f["name"])
+        flags = tuple(s.name for s in e.segments
+                      if s.flagged and not s.by_construction and s.frame == f.name)
         steps.append(_step(e, f, flags))
     # a split of the last table ends the flow in branches
     parts = [(e, f) for e, f in by_version.values()
-             if f.get("parent_version") == last and (f.get("operation") or {}).get("kind") == "split"]
+             if f.parent_version == last and f.kind == "split"]
     if parts:
         e = parts[0][0]
         group = [f for _, f in parts]
         steps.append(FlowStep(
-            cell=e["id"], execution_count=e["execution_count"], frame=frame, version=last, kind="split",
-            rows_before=group[0].get("rows_before"), rows_after=None, rows_removed=0, rows_added=0,
+            cell=e.id, execution_count=e.execution_count, frame=frame, version=last, kind="split",
+            rows_before=group[0].rows_before, rows_after=None, rows_removed=0, rows_added=0,
             text=phrasing.split_sentence(group),
-            branches=tuple({"frame": f["name"], "rows": f.get("rows_after"), "version": f["version"]} for f in group),
+            branches=tuple(Branch(f.name, f.rows_after, f.version) for f in group),
         ))
     return steps
 
 
-def _step(e: dict, f: dict, flags: tuple[str, ...]) -> FlowStep:
-    op = f.get("operation") or {}
+def _step(e: TimelineEntry, f: FrameSummary, flags: tuple[str, ...]) -> FlowStep:
     return FlowStep(
-        cell=e["id"], execution_count=e["execution_count"], frame=f["name"], version=f["version"],
-        kind=op.get("kind") or ("create" if f.get("rows_before") is None else "changed"),
-        rows_before=f.get("rows_before"), rows_after=f.get("rows_after"),
-        rows_removed=f.get("rows_removed") or 0, rows_added=f.get("rows_added") or 0,
+        cell=e.id, execution_count=e.execution_count, frame=f.name, version=f.version,
+        kind=f.kind or ("create" if f.rows_before is None else "changed"),
+        rows_before=f.rows_before, rows_after=f.rows_after,
+        rows_removed=f.rows_removed or 0, rows_added=f.rows_added or 0,
         text=phrasing.frame_sentence(f), flags=flags,
     )
 
 
-def findings(timeline: list[dict]) -> list[Finding]:
+def findings(timeline: list[TimelineEntry]) -> list[Finding]:
     flags = []
     for e in timeline:
-        for s in e.get("segments", []):
-            if s.get("flagged") and not s.get("by_construction"):
-                excess = (s.get("removal_rate") or 0) - (s.get("overall_removal_rate") or 0)
-                flags.append(Finding(e["id"], e["execution_count"], "flag",
-                                     phrasing.flag_line(s, e["frames"]), round(excess, 6)))
+        for s in e.segments:
+            if s.flagged and not s.by_construction:
+                excess = s.excess
+                flags.append(Finding(e.id, e.execution_count, "flag",
+                                     phrasing.flag_line(s, e.frames), round(excess, 6)))
     flags.sort(key=lambda x: -x.excess)
-    moves = [Finding(e["id"], e["execution_count"], "metric", phrasing.metric_sentence(m))
-             for e in timeline for m in e.get("metrics", [])
-             if m.get("segment") is None and m.get("previous") is not None]
+    moves = [Finding(e.id, e.execution_count, "metric", phrasing.metric_sentence(m))
+             for e in timeline for m in e.metrics
+             if m.segment is None and m.previous is not None]
     return flags + moves
 
 
-def segment_scores(timeline: list[dict]) -> list[SegmentScore]:
+def segment_scores(timeline: list[TimelineEntry]) -> list[SegmentScore]:
     """Per model, the latest per-segment values of its first metric, worst first."""
-    latest: dict[tuple, dict] = {}
+    latest: dict[tuple, MetricSummary] = {}
     overall: dict[tuple, float] = {}
     first_metric: dict[str | None, str] = {}
     for e in timeline:
-        for m in e.get("metrics", []):
-            if m.get("value") is None or m.get("name") == "rows":
+        for m in e.metrics:
+            if m.value is None or m.name == "rows":
                 continue
-            if m.get("segment") is None:
-                overall[(m.get("model"), m["name"])] = m["value"]
+            if m.segment is None:
+                overall[(m.model, m.name)] = m.value
             else:
-                first_metric.setdefault(m.get("model"), m["name"])
-                latest[(m.get("model"), m["name"], m["segment"])] = m
-    out = [SegmentScore(model, name, seg, m["value"], overall.get((model, name)), m.get("n"))
+                first_metric.setdefault(m.model, m.name)
+                latest[(m.model, m.name, m.segment)] = m
+    out = [SegmentScore(model, name, seg, m.value, overall.get((model, name)), m.n)
            for (model, name, seg), m in latest.items() if first_metric.get(model) == name]
     # worst first: the lowest accuracy, but the highest error
     return sorted(out, key=lambda s: (s.model or "", -s.value if lower_is_better(s.metric) else s.value))
@@ -218,10 +226,10 @@ def lower_is_better(metric: str) -> bool:
     return bool(re.search(r"(^|_)(mae|mse|rmse|mape|medae|loss|logloss|error|brier)($|_)", metric.lower()))
 
 
-def open_questions(store, timeline: list[dict]) -> list[Question]:
+def open_questions(store, timeline: list[TimelineEntry]) -> list[Question]:
     from . import chat
 
-    counts = {e["id"]: e["execution_count"] for e in timeline}
+    counts = {e.id: e.execution_count for e in timeline}
     out = []
     for row in chat.overview(store, status="open"):
         if row.get("last_person_role") == "expert":
@@ -239,7 +247,7 @@ def text(ov: Overview) -> str:
         for s in ov.steps:
             at = f"[{s.execution_count}]" if s.execution_count is not None else "[ ]"
             size = f"{phrasing.n(s.rows_after)} rows" if s.rows_after is not None else \
-                " / ".join(f"{b['frame']} {phrasing.n(b['rows'])}" for b in s.branches)
+                " / ".join(f"{b.frame} {phrasing.n(b.rows)}" for b in s.branches)
             flag = "".join(f"  ⚑ {name}" for name in s.flags)
             lines.append(f"  {at:>6} {size:>14}  {s.text}{flag}")
     else:
@@ -254,7 +262,7 @@ def text(ov: Overview) -> str:
         lines += [f"  [{f.execution_count}] {f.text}" for f in moves]
     if ov.by_segment:
         lines.append("Where the model does worst (by segment, worst first):")
-        lines += [f"  {phrasing.segment_score_line(s.to_dict())}" for s in ov.by_segment]
+        lines += [f"  {phrasing.segment_score_line(s)}" for s in ov.by_segment]
     if ov.questions:
         lines.append("Open questions:")
         for q in ov.questions:

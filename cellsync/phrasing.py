@@ -15,7 +15,16 @@ one place (issue 11), so two screens cannot phrase the same fact two ways.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+from .operations.records import Operation
+
+if TYPE_CHECKING:
+    from .overview import SegmentScore
+    from .store.records import FrameSummary, ImpactSummary, MetricSummary, TimelineEntry
+
+# what a frame without a recorded operation reads as: no kind, no verb, no detail
+NO_OPERATION = Operation(kind="")
 
 
 # --- small words -----------------------------------------------------------------------------
@@ -57,16 +66,16 @@ def capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _unit(f: dict) -> tuple[str, str]:
-    return ("value", "values") if f.get("series") else ("row", "rows")
+def _unit(f: FrameSummary) -> tuple[str, str]:
+    return ("value", "values") if f.series else ("row", "rows")
 
 
-def thing(f: dict, name: str | None = None) -> str:
+def thing(f: FrameSummary, name: str | None = None) -> str:
     """"the table df" / "the series h"."""
-    return f"the {'series' if f.get('series') else 'table'} {name or f['name']}"
+    return f"the {'series' if f.series else 'table'} {name or f.name}"
 
 
-def _rows(f: dict, count) -> str:
+def _rows(f: FrameSummary, count) -> str:
     one, many = _unit(f)
     return plural(count, one, many)
 
@@ -120,40 +129,40 @@ COLUMN_VERBS = {
 _TYPE_VERBS = frozenset({"astype", "to_datetime", "to_numeric"})
 
 
-def _column_verb_phrase(op: dict, f: dict | None = None) -> str | None:
-    verb = op.get("verb")
-    if (op.get("detail") or {}).get("text_method"):
+def _column_verb_phrase(op: Operation, f: FrameSummary | None = None) -> str | None:
+    verb = op.verb
+    if op.detail.get("text_method"):
         return f"applied the text method {verb}"
-    if verb in _TYPE_VERBS and f is not None and not f.get("dtype_changes"):
+    if verb in _TYPE_VERBS and f is not None and not f.dtype_changes:
         return None  # `df["x"] = (a == b).astype(int)` adds a column; no column's type changed
     return COLUMN_VERBS.get(verb or "")
 
 
-def column_facets(f: dict) -> list[str]:
+def column_facets(f: FrameSummary) -> list[str]:
     """What happened to the columns, as clauses: "added the column "x"", ..."""
     parts = []
-    if f.get("columns_added") and f.get("rows_before") is not None:
-        added = f["columns_added"]
+    if f.columns_added and f.rows_before is not None:
+        added = f.columns_added
         parts.append(f"added the column{'s' if len(added) > 1 else ''} {names(added)}")
-    if f.get("columns_removed"):
-        removed = f["columns_removed"]
+    if f.columns_removed:
+        removed = f.columns_removed
         parts.append(f"dropped the column{'s' if len(removed) > 1 else ''} {names(removed)}")
-    if f.get("columns_renamed"):
-        parts.append("renamed " + names((f"{quote(a)} to {quote(b)}" for a, b in f["columns_renamed"].items()), quoted=False))
-    if f.get("dtype_changes"):
-        if f.get("series") and len(f["dtype_changes"]) == 1:
-            change = next(iter(f["dtype_changes"].values()))
+    if f.columns_renamed:
+        parts.append("renamed " + names((f"{quote(a)} to {quote(b)}" for a, b in f.columns_renamed.items()), quoted=False))
+    if f.dtype_changes:
+        if f.series and len(f.dtype_changes) == 1:
+            change = next(iter(f.dtype_changes.values()))
             parts.append(f"changed its type from {change['before']} to {change['after']}")
         else:
             parts.append("changed the type of " + names(
-                (f"{quote(c)} from {d['before']} to {d['after']}" for c, d in f["dtype_changes"].items()), quoted=False))
-    if f.get("values_changed"):
-        if f.get("series") and len(f["values_changed"]) == 1:
-            count = next(iter(f["values_changed"].values()))
+                (f"{quote(c)} from {d['before']} to {d['after']}" for c, d in f.dtype_changes.items()), quoted=False))
+    if f.values_changed:
+        if f.series and len(f.values_changed) == 1:
+            count = next(iter(f.values_changed.values()))
             parts.append(f"changed {_rows(f, count)}")
         else:
             parts.append("changed " + names(
-                (f"{plural(c, 'value')} in {quote(col)}" for col, c in f["values_changed"].items()), quoted=False))
+                (f"{plural(c, 'value')} in {quote(col)}" for col, c in f.values_changed.items()), quoted=False))
     return parts
 
 
@@ -165,18 +174,18 @@ def _clauses(parts: list[str]) -> str:
     return "; ".join(parts[:-1]) + " and " + parts[-1] if len(parts) == 2 else "; ".join(parts)
 
 
-def _index_clause(f: dict) -> str:
-    ix = f.get("index") or (f.get("operation") or {}).get("detail", {}).get("index")
-    if not f.get("index_changed"):
+def _index_clause(f: FrameSummary) -> str:
+    ix = f.index or (f.operation or NO_OPERATION).detail.get("index")
+    if not f.index_changed:
         return ""
     if ix:
         return index_change_words(ix)
     return "replaced the row labels"
 
 
-def _filter_reason(op: dict, new_name: bool) -> str:
+def _filter_reason(op: Operation, new_name: bool) -> str:
     """Why rows went, from the code: only what the operation recorded."""
-    verb, d = op.get("verb"), op.get("detail") or {}
+    verb, d = op.verb, op.detail
     cols = d.get("columns") or []
     if d.get("condition"):
         return f" where {d['condition']}" if new_name else f", keeping those where {d['condition']}"
@@ -211,27 +220,27 @@ def _filter_reason(op: dict, new_name: bool) -> str:
     return ""
 
 
-def frame_sentence(f: dict) -> str:
+def frame_sentence(f: FrameSummary) -> str:
     """One sentence (or two) on what a cell did to one frame, from its operation and facts."""
-    op = f.get("operation") or {}
-    kind = op.get("kind")
-    d = op.get("detail") or {}
-    name, parent = f["name"], f.get("parent")
-    rb, ra = f.get("rows_before"), f.get("rows_after")
+    op = f.operation or NO_OPERATION
+    kind = op.kind
+    d = op.detail
+    name, parent = f.name, f.parent
+    rb, ra = f.rows_before, f.rows_after
     new_name = parent is not None and parent != name
-    if f.get("change") == "deleted" or kind in ("delete", "not_table"):
+    if f.change == "deleted" or kind in ("delete", "not_table"):
         if kind == "not_table":
             return f"{name} now holds {holds_words(d)}, which CellSync does not follow as a table."
         return f"Deleted {thing(f)}." if kind == "delete" else f"{name} no longer exists."
-    if kind == "alias" or f.get("change") == "alias":
+    if kind == "alias" or f.change == "alias":
         return f"{name} is another name for {parent}."
-    if rb is None and f.get("change") in ("rebound", "mutated") and kind != "create":
-        note = f" ({f['note']})" if f.get("note") else ""
+    if rb is None and f.change in ("rebound", "mutated") and kind != "create":
+        note = f" ({f.note})" if f.note else ""
         return f"{capital(thing(f))} changed; it now has {_rows(f, ra)}, but CellSync could not record how{note}."
     if rb is None or kind == "create":
-        cols = "" if f.get("series") else f" and {plural(f.get('n_cols') or 0, 'column')}"
+        cols = "" if f.series else f" and {plural(f.n_cols or 0, 'column')}"
         src = f" from {d['source']}" if d.get("source") else ""
-        verb = "Loaded" if (op.get("verb") or "").startswith("read_") else "Created"
+        verb = "Loaded" if (op.verb or "").startswith("read_") else "Created"
         return f"{verb} {thing(f)}{src}: {_rows(f, ra)}{cols}."
     facets = column_facets(f)
     tail = f"; {_clauses(facets)}" if facets else ""
@@ -239,17 +248,17 @@ def frame_sentence(f: dict) -> str:
     if ix:
         tail += f"; {ix}"
     if kind == "filter":
-        rr = f.get("rows_removed") or 0
+        rr = f.rows_removed or 0
         reason = _filter_reason(op, new_name)
         if new_name:
             return f"{capital(thing(f))} holds {n(ra)} of the {_rows(f, rb)} of {parent} ({pct(ra, rb)}){reason}{tail}."
         return f"Removed {n(rr)} of the {_rows(f, rb)} of {thing(f)} ({pct(rr, rb)}){reason}{tail}."
     if kind == "extract":
-        if op.get("verb") == "row":
+        if op.verb == "row":
             which = f"the row {quote(d['row'])}" if d.get("row") is not None else "one row"
             return f"{name} is {which} of the table {parent}, taken out as a series of {plural(d.get('values') or ra, 'value')}."
         col = quote(d.get("column"))
-        if op.get("verb") == "derived":
+        if op.verb == "derived":
             differ = f"; {n(d['changed'])} of them differ from it" if d.get("changed") else "; its type differs"
             return f"{name} is computed from the column {col} of the table {parent}: {plural(ra, 'value')}{differ}."
         if ra == rb:
@@ -265,33 +274,33 @@ def frame_sentence(f: dict) -> str:
         return f"Reordered the columns of {thing(f)}; no values changed."
     if kind == "reorder":
         by = f" by {names(d['by'])}" + (", descending" if d.get("descending") else "") if d.get("by") else ""
-        extra = f"; {_index_clause(f)}" if f.get("index_changed") else ""
+        extra = f"; {_index_clause(f)}" if f.index_changed else ""
         if new_name:
             return f"{capital(thing(f))} has the {_rows(f, ra)} of {parent} in another order{by}{extra}; no values changed."
         return f"Sorted the {_unit(f)[1]} of {thing(f)}{by}{extra}; no values changed." if by else \
             f"Reordered the {_unit(f)[1]} of {thing(f)}{extra}; no values changed."
     if kind == "add_rows":
-        added = f.get("rows_added") or 0
+        added = f.rows_added or 0
         if new_name:
-            how = f" ({op['verb']})" if op.get("verb") in ("reindex", "explode") else ""
+            how = f" ({op.verb})" if op.verb in ("reindex", "explode") else ""
             if d.get("new_labels") == 0:
                 return (f"{capital(thing(f))} has the {_rows(f, rb)} of {parent} and {_rows(f, added)} more under "
                         f"labels it already had{how}: {_rows(f, ra)}{tail}.")
             return (f"{capital(thing(f))} has the {_rows(f, rb)} of {parent} and {n(added)} new "
                     f"{'label' if added == 1 else 'labels'}{how}: {_rows(f, ra)}{tail}.")
-        if f.get("series"):
+        if f.series:
             return f"Added {plural(added, 'value')} to {thing(f)} (now {plural(ra, 'value')}){tail}."
         return f"Added {plural(added, 'row')} to {thing(f)} (now {plural(ra, 'row')}){tail}."
     if kind == "combine":
         return _combine_sentence(f, op, d, facets)
     if kind == "model_transform":
-        est, method = d.get("estimator") or "a model", op.get("verb") or "transform"
+        est, method = d.get("estimator") or "a model", op.verb or "transform"
         what = "the predictions of" if method.startswith("predict") or method == "decision_function" else "the output of"
-        size = _rows(f, ra) if f.get("series") else f"{_rows(f, ra)} and {plural(f.get('n_cols') or 0, 'column')}"
+        size = _rows(f, ra) if f.series else f"{_rows(f, ra)} and {plural(f.n_cols or 0, 'column')}"
         return f"{name} is {what} {est} ({method}) on {parent}: {size}."
     if kind == "copy":
         if d.get("same"):
-            did = f" ({op['verb']} removed no {_unit(f)[1]})" if op.get("verb") else ""
+            did = f" ({op.verb} removed no {_unit(f)[1]})" if op.verb else ""
             return f"Nothing in {thing(f)} changed{did}: all {_rows(f, ra)} kept."
         return f"{name} is a copy of {parent} ({_rows(f, ra)}); nothing in it differs."
     if kind == "columns":
@@ -299,10 +308,10 @@ def frame_sentence(f: dict) -> str:
         if d.get("why") and facets and facets[0].startswith("dropped"):
             facets[0] += f", which had {d['why']}"
         how = _column_verb_phrase(op, f)
-        if new_name and f.get("series"):
+        if new_name and f.series:
             return _derived_series_sentence(f, op, how)
         if new_name and d.get("rebuilt"):
-            cols = "" if f.get("series") else f" and {plural(f.get('n_cols') or 0, 'column')} ({names(f.get('columns_added') or [])})"
+            cols = "" if f.series else f" and {plural(f.n_cols or 0, 'column')} ({names(f.columns_added or [])})"
             return f"{capital(thing(f))} is built from the values of {parent}: {_rows(f, ra)}{cols}."
         if new_name:
             lead = f"{capital(thing(f))} has the {_rows(f, ra)} of {parent}"
@@ -315,19 +324,19 @@ def frame_sentence(f: dict) -> str:
     return _changed_sentence(f, facets, ix)
 
 
-def _derived_series_sentence(f: dict, op: dict, how: str | None) -> str:
+def _derived_series_sentence(f: FrameSummary, op: Operation, how: str | None) -> str:
     """A new series computed from another with the same labels (`x.pct_change()`,
     `s.isin(...)`, `prices.rolling(3).mean()`): its values are not the parent's values."""
-    parent, ra = f.get("parent"), f.get("rows_after")
+    parent, ra = f.parent, f.rows_after
     parts = [f"{plural(ra, 'value')} with the same labels"]
-    for change in (f.get("dtype_changes") or {}).values():
+    for change in (f.dtype_changes or {}).values():
         parts.append(f"its type is {change['after']} (in {parent}: {change['before']})")
-    changed = sum((f.get("values_changed") or {}).values())
+    changed = sum((f.values_changed or {}).values())
     if changed:
         parts.append(f"all of them differ from {parent}" if changed == ra else f"{n(changed)} of them differ from {parent}")
-    if f.get("columns_renamed") or f.get("columns_added"):
+    if f.columns_renamed or f.columns_added:
         pass  # the series' own name: not a column of anything
-    via = f" ({how})" if how and op.get("verb") != "astype" else ""
+    via = f" ({how})" if how and op.verb != "astype" else ""
     return f"{capital(thing(f))} comes from {parent}{via}: {'; '.join(parts)}."
 
 
@@ -345,11 +354,11 @@ def holds_words(d: dict) -> str:
 
 
 def _reshape_sentence(f, op, d) -> str:
-    parent = f.get("parent")
-    rb, ra = f.get("rows_before"), f.get("rows_after")
-    verb = op.get("verb")
-    src = f"{parent} ({_rows({'series': False}, rb)})"
-    size = _rows(f, ra) if f.get("series") else f"{plural(ra, 'row')} and {plural(f.get('n_cols') or 0, 'column')}"
+    parent = f.parent
+    rb, ra = f.rows_before, f.rows_after
+    verb = op.verb
+    src = f"{parent} ({plural(rb, 'row')})"
+    size = _rows(f, ra) if f.series else f"{plural(ra, 'row')} and {plural(f.n_cols or 0, 'column')}"
     by = f" by {names(d['by'])}" if d.get("by") else ""
     how = {
         "groupby": f"summarises {src}{by}",
@@ -373,26 +382,26 @@ def _reshape_sentence(f, op, d) -> str:
 
 
 def _relabel_sentence(f, op, d, new_name) -> str:
-    parent = f.get("parent")
-    ra = f.get("rows_after")
-    verb = op.get("verb")
+    parent = f.parent
+    ra = f.rows_after
+    verb = op.verb
     ix = d.get("index")
     parts = []
-    moved = list(f.get("columns_added") or [])
+    moved = list(f.columns_added or [])
     if d.get("from_series") and moved:
         moved = moved[:-1]  # a series' reset_index adds its values as the last column
     if verb == "reset_index" and moved:
         parts.append(f"moved the row labels into the column{'s' if len(moved) > 1 else ''} {names(moved)}")
-    elif verb == "set_index" and f.get("columns_removed"):
-        parts.append(f"made {names(f['columns_removed'])} the row labels")
+    elif verb == "set_index" and f.columns_removed:
+        parts.append(f"made {names(f.columns_removed)} the row labels")
     elif ix:
         parts.append(index_change_words(ix))
-    if d.get("renamed") or f.get("columns_renamed"):
-        renamed = d.get("renamed") or f.get("columns_renamed")
+    if d.get("renamed") or f.columns_renamed:
+        renamed = d.get("renamed") or f.columns_renamed
         parts.append("renamed " + names((f"{quote(a)} to {quote(b)}" for a, b in renamed.items()), quoted=False))
     if not parts:
         parts.append("changed the row labels")
-    unchanged = ("are unchanged" if f.get("series") else "and their values are unchanged") if not f.get("values_changed") else "are kept"
+    unchanged = ("are unchanged" if f.series else "and their values are unchanged") if not f.values_changed else "are kept"
     if new_name:
         src = f"the series {parent}" if d.get("from_series") else parent
         count = plural(ra, "value") if d.get("from_series") else _rows(f, ra)
@@ -401,9 +410,9 @@ def _relabel_sentence(f, op, d, new_name) -> str:
 
 
 def _combine_sentence(f, op, d, facets) -> str:
-    name, parent = f["name"], f.get("parent")
-    rb, ra = f.get("rows_before"), f.get("rows_after")
-    verb = op.get("verb")
+    name, parent = f.name, f.parent
+    rb, ra = f.rows_before, f.rows_after
+    verb = op.verb
     other = d.get("with")
     new_name = name != parent
     # a join's rows are new rows: values "changed" against the parent's positions would be an
@@ -434,12 +443,12 @@ def _combine_sentence(f, op, d, facets) -> str:
 
 def _changed_sentence(f, facets, ix) -> str:
     """Facts only: the operation was not recognised, or code and data disagreed."""
-    name, parent = f["name"], f.get("parent")
-    rb, ra = f.get("rows_before"), f.get("rows_after")
-    rr, rad = f.get("rows_removed") or 0, f.get("rows_added") or 0
+    name, parent = f.name, f.parent
+    rb, ra = f.rows_before, f.rows_after
+    rr, rad = f.rows_removed or 0, f.rows_added or 0
     one, many = _unit(f)
     parts = []
-    if f.get("row_identity") in ("none", "reshape"):
+    if f.row_identity in ("none", "reshape"):
         parts.append(f"has {_rows(f, ra)} ({n(rb)} before; its {many} could not be matched to the earlier ones)")
     else:
         if rr:
@@ -448,10 +457,10 @@ def _changed_sentence(f, facets, ix) -> str:
             parts.append(f"gained {_rows(f, rad)}")
         if not rr and not rad:
             parts.append(f"kept all {_rows(f, ra)}")
-        if f.get("reordered"):
+        if f.reordered:
             parts.append(f"its {many} are in another order")
     parts += facets + ([ix] if ix else [])
-    if parent and parent != name and f.get("row_identity") not in ("none", "reshape") and not rad:
+    if parent and parent != name and f.row_identity not in ("none", "reshape") and not rad:
         # a new name is a subset of its parent, not a frame that lost rows
         rest = parts[1:] if rr or (not rr and not rad) else parts
         head = f"has {n(ra)} of the {_rows(f, rb)} of {parent} ({pct(ra, rb)})"
@@ -463,31 +472,31 @@ def _changed_sentence(f, facets, ix) -> str:
 # --- several frames ----------------------------------------------------------------------------
 
 
-def split_groups(frames: list[dict]) -> list[list[dict]]:
+def split_groups(frames: list[FrameSummary]) -> list[list[FrameSummary]]:
     """Frames recorded as parts of one split, grouped by the frame they split."""
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[tuple, list[FrameSummary]] = {}
     for f in frames:
-        op = f.get("operation") or {}
-        if op.get("kind") == "split":
-            groups.setdefault((f.get("parent"), f.get("parent_version")), []).append(f)
+        op = f.operation or NO_OPERATION
+        if op.kind == "split":
+            groups.setdefault((f.parent, f.parent_version), []).append(f)
     return list(groups.values())
 
 
-def split_sentence(parts: list[dict]) -> str:
+def split_sentence(parts: list[FrameSummary]) -> str:
     first = parts[0]
-    op = first.get("operation") or {}
-    d = op.get("detail") or {}
-    rb = first.get("rows_before")
+    op = first.operation or NO_OPERATION
+    d = op.detail
+    rb = first.rows_before
     unit = _unit(first)[1]
-    listed = [f"{p['name']} ({n(p.get('rows_after'))} {unit}, {pct(p.get('rows_after'), rb)})" for p in parts]
+    listed = [f"{p.name} ({n(p.rows_after)} {unit}, {pct(p.rows_after, rb)})" for p in parts]
     joined = ", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0]
     order = ", in shuffled order" if d.get("shuffled") else ""
     if d.get("covers", True):
-        return f"Split {thing(first, first.get('parent'))} ({n(rb)} {unit}) into {joined}{order}; every {_unit(first)[0]} is in exactly one part."
-    return f"Took disjoint parts of {thing(first, first.get('parent'))} ({n(rb)} {unit}): {joined}{order}."
+        return f"Split {thing(first, first.parent)} ({n(rb)} {unit}) into {joined}{order}; every {_unit(first)[0]} is in exactly one part."
+    return f"Took disjoint parts of {thing(first, first.parent)} ({n(rb)} {unit}): {joined}{order}."
 
 
-def frames_sentences(frames: list[dict]) -> list[str]:
+def frames_sentences(frames: list[FrameSummary]) -> list[str]:
     """One sentence per frame, one per split (not one per part)."""
     out, done = [], set()
     for group in split_groups(frames):
@@ -502,222 +511,222 @@ def frames_sentences(frames: list[dict]) -> list[str]:
 # --- segments and metrics ----------------------------------------------------------------------
 
 
-def _verb(s: dict, frames: list[dict] | None) -> str:
+def _verb(s: ImpactSummary, frames: list[FrameSummary] | None) -> str:
     """"removed" where the table itself lost the rows; "left out" where the cell took a subset
     into a new table (the parent still has them)."""
-    f = next((f for f in frames or [] if f["name"] == s.get("frame")), None)
-    return "left out" if f is not None and f.get("parent") and f["parent"] != f["name"] else "removed"
+    f = next((f for f in frames or [] if f.name == s.frame), None)
+    return "left out" if f is not None and f.parent and f.parent != f.name else "removed"
 
 
-def flag_sentence(s: dict, frame: bool = False, frames: list[dict] | None = None) -> str:
-    where = f" of {s['frame']}" if frame and s.get("frame") else ""
+def flag_sentence(s: ImpactSummary, frame: bool = False, frames: list[FrameSummary] | None = None) -> str:
+    where = f" of {s.frame}" if frame and s.frame else ""
     return (
-        f"Flagged: it {_verb(s, frames)} {rate(s['removal_rate'])} of {s['name']}{where} ({n(s['rows_removed'])} of "
-        f"{n(s['rows_before'])}), against {rate(s['overall_removal_rate'])} overall."
+        f"Flagged: it {_verb(s, frames)} {rate(s.removal_rate)} of {s.name}{where} ({n(s.rows_removed)} of "
+        f"{n(s.rows_before)}), against {rate(s.overall_removal_rate)} overall."
     )
 
 
-def more_flags(rest: list[dict]) -> str:
-    listed = names((s["name"] for s in rest), limit=4, quoted=False)
+def more_flags(rest: list[ImpactSummary]) -> str:
+    listed = names((s.name for s in rest), limit=4, quoted=False)
     return f"{plural(len(rest), 'more segment')} {'was' if len(rest) == 1 else 'were'} flagged too: {listed}."
 
 
-def flag_caveat(s: dict) -> str:
-    if s.get("overall_removal_rate"):
-        return f"{s['name']} lost rows at {s['removal_rate'] / s['overall_removal_rate']:.1f} times the overall rate."
+def flag_caveat(s: ImpactSummary) -> str:
+    if s.overall_removal_rate:
+        return f"{s.name} lost rows at {s.removal_rate / s.overall_removal_rate:.1f} times the overall rate."
     return flag_sentence(s)
 
 
-def segment_sentence(s: dict, frames: list[dict] | None = None) -> str:
-    if s.get("flagged"):
+def segment_sentence(s: ImpactSummary, frames: list[FrameSummary] | None = None) -> str:
+    if s.flagged:
         return flag_sentence(s, frames=frames)
-    if s.get("rows_before") is None:
-        return f"{s['name']}: {n(s['rows_after'])} rows after this cell."
+    if s.rows_before is None:
+        return f"{s.name}: {n(s.rows_after)} rows after this cell."
     moved = ""
-    if s.get("rows_left"):
-        moved = f"; {n(s['rows_left'])} left it because their values changed"
-    why = " — by construction: the operation itself tested this segment's column" if s.get("by_construction") else ""
-    return (f"{s['name']}: {n(s['rows_before'])} rows before, {n(s['rows_after'])} after "
-            f"({n(s['rows_removed'])} {_verb(s, frames)}{moved}){why}.")
+    if s.rows_left:
+        moved = f"; {n(s.rows_left)} left it because their values changed"
+    why = " — by construction: the operation itself tested this segment's column" if s.by_construction else ""
+    return (f"{s.name}: {n(s.rows_before)} rows before, {n(s.rows_after)} after "
+            f"({n(s.rows_removed)} {_verb(s, frames)}{moved}){why}.")
 
 
-def flag_line(s: dict, frames: list[dict] | None = None) -> str:
+def flag_line(s: ImpactSummary, frames: list[FrameSummary] | None = None) -> str:
     """Short form for lists: "age >= 80 in df: 12 of 40 removed (30.0%, against 5.0% overall)"."""
-    return (f"{s['name']} in {s['frame']}: {n(s['rows_removed'])} of {n(s['rows_before'])} {_verb(s, frames)} "
-            f"({rate(s['removal_rate'])}, against {rate(s['overall_removal_rate'])} overall)")
+    return (f"{s.name} in {s.frame}: {n(s.rows_removed)} of {n(s.rows_before)} {_verb(s, frames)} "
+            f"({rate(s.removal_rate)}, against {rate(s.overall_removal_rate)} overall)")
 
 
-def metric_sentence(m: dict) -> str:
-    who = f"{m['model']} " if m.get("model") else ""
-    if m.get("value") is None:
-        return f"{who}{m['name']} is not a number here ({m.get('note') or 'undefined'})."
-    if m.get("previous") is not None:
-        return f"{who}{m['name']} moved from {m['previous']:.4g} to {m['value']:.4g}."
-    note = f" ({m['note']})" if m.get("note") else ""
-    return f"{who}{m['name']} is {m['value']:.4g}{note}."
+def metric_sentence(m: MetricSummary) -> str:
+    who = f"{m.model} " if m.model else ""
+    if m.value is None:
+        return f"{who}{m.name} is not a number here ({m.note or 'undefined'})."
+    if m.previous is not None:
+        return f"{who}{m.name} moved from {m.previous:.4g} to {m.value:.4g}."
+    note = f" ({m.note})" if m.note else ""
+    return f"{who}{m.name} is {m.value:.4g}{note}."
 
 
-def metric_sentences(metrics: list[dict]) -> list[str]:
-    overall = [m for m in metrics if m.get("segment") is None]
+def metric_sentences(metrics: list[MetricSummary]) -> list[str]:
+    overall = [m for m in metrics if m.segment is None]
     out = [metric_sentence(m) for m in overall[:6]]
-    by_segment = [m for m in metrics if m.get("segment") is not None and m.get("value") is not None and m.get("name") != "rows"]
+    by_segment = [m for m in metrics if m.segment is not None and m.value is not None and m.name != "rows"]
     if by_segment:
-        first = by_segment[0]["name"]
-        scored = sorted((m for m in by_segment if m["name"] == first), key=lambda m: m["value"])
+        first = by_segment[0].name
+        scored = sorted((m for m in by_segment if m.name == first), key=lambda m: m.value)
         low = scored[0]
-        out.append(f"By segment, {first} is lowest for {low['segment']} ({low['value']:.4g} on {n(low['n'])} rows).")
+        out.append(f"By segment, {first} is lowest for {low.segment} ({low.value:.4g} on {n(low.n)} rows).")
     return out
 
 
-def metric_line(m: dict) -> str:
-    where = f" [{m['segment']}]" if m.get("segment") else ""
-    model = f"{m['model']} " if m.get("model") else ""
-    value = "NaN" if m.get("value") is None else f"{m['value']:.4g}"
+def metric_line(m: MetricSummary) -> str:
+    where = f" [{m.segment}]" if m.segment else ""
+    model = f"{m.model} " if m.model else ""
+    value = "NaN" if m.value is None else f"{m.value:.4g}"
     change = ""
-    if m.get("previous") is not None and m.get("value") is not None:
-        change = f" ({m['value'] - m['previous']:+.4g})"
-    rows = f" on {n(m['n'])} rows" if m.get("n") is not None and m.get("segment") else ""
-    note = f" - {m['note']}" if m.get("note") else ""
-    return f"{model}{m['name']}{where} = {value}{change}{rows}{note}"
+    if m.previous is not None and m.value is not None:
+        change = f" ({m.value - m.previous:+.4g})"
+    rows = f" on {n(m.n)} rows" if m.n is not None and m.segment else ""
+    note = f" - {m.note}" if m.note else ""
+    return f"{model}{m.name}{where} = {value}{change}{rows}{note}"
 
 
 # --- short forms: badges and CLI lines -------------------------------------------------------
 
 
-def badges(entry: dict) -> list[tuple[str, bool]]:
-    """Short labels of what a cell did: (text, is_flag)."""
+def badges(entry: TimelineEntry, open_threads: int = 0) -> list[tuple[str, bool]]:
+    """Short labels of what a cell did: (text, is_flag); `open_threads`: its unanswered threads."""
     out = []
-    for group in split_groups(entry["frames"]):
-        out.append((f"split {group[0].get('parent')} into {len(group)}", False))
-    for f in entry["frames"]:
-        op = f.get("operation") or {}
-        kind = op.get("kind")
-        name = f["name"]
+    for group in split_groups(entry.frames):
+        out.append((f"split {group[0].parent} into {len(group)}", False))
+    for f in entry.frames:
+        op = f.operation or NO_OPERATION
+        kind = op.kind
+        name = f.name
         if kind == "split":
             continue
         if kind == "not_table":
             out.append((f"{name}: not a table now", False))
             continue
-        if f["change"] == "deleted":
+        if f.change == "deleted":
             out.append((f"{name} deleted", False))
             continue
-        if f.get("rows_before") is None:
-            out.append((f"new {name} ({_rows(f, f['rows_after'])})", False))
+        if f.rows_before is None:
+            out.append((f"new {name} ({_rows(f, f.rows_after)})", False))
             continue
         one, many = _unit(f)
-        if kind == "filter" and f.get("parent") != name:
-            out.append((f"{name}: {n(f['rows_after'])} of {n(f['rows_before'])} {many}", False))
+        if kind == "filter" and f.parent != name:
+            out.append((f"{name}: {n(f.rows_after)} of {n(f.rows_before)} {many}", False))
         elif kind in ("reshape", "model_transform", "extract"):
-            out.append((f"{name}: {kind.replace('_', ' ')} ({_rows(f, f['rows_after'])})", False))
-        elif f.get("row_identity") not in ("none", "reshape"):
-            if f.get("rows_removed"):
-                out.append((f"{name}: {many} −{n(f['rows_removed'])}", False))
-            if f.get("rows_added"):
-                out.append((f"{name}: {many} +{n(f['rows_added'])}", False))
-        if kind == "relabel" or f.get("index_changed"):
+            out.append((f"{name}: {kind.replace('_', ' ')} ({_rows(f, f.rows_after)})", False))
+        elif f.row_identity not in ("none", "reshape"):
+            if f.rows_removed:
+                out.append((f"{name}: {many} −{n(f.rows_removed)}", False))
+            if f.rows_added:
+                out.append((f"{name}: {many} +{n(f.rows_added)}", False))
+        if kind == "relabel" or f.index_changed:
             out.append((f"{name}: new row labels", False))
         if kind in ("reshape", "model_transform", "extract"):
             continue
-        if f.get("columns_added"):
-            out.append((f"+{plural(len(f['columns_added']), 'column')}", False))
-        if f.get("columns_removed"):
-            out.append((f"−{plural(len(f['columns_removed']), 'column')}", False))
-        changed = sum((f.get("values_changed") or {}).values())
+        if f.columns_added:
+            out.append((f"+{plural(len(f.columns_added), 'column')}", False))
+        if f.columns_removed:
+            out.append((f"−{plural(len(f.columns_removed), 'column')}", False))
+        changed = sum((f.values_changed or {}).values())
         if changed:
             out.append((f"{n(changed)} values changed", False))
-    for m in entry.get("metrics", []):
-        if m["segment"] is None and m["value"] is not None:
-            delta = f" ({m['value'] - m['previous']:+.3g})" if m.get("previous") is not None else ""
-            out.append((f"{m['name']} {m['value']:.3g}{delta}", False))
-    flags = [s for s in entry.get("segments", []) if s.get("flagged")]
+    for m in entry.metrics:
+        if m.segment is None and m.value is not None:
+            delta = f" ({m.value - m.previous:+.3g})" if m.previous is not None else ""
+            out.append((f"{m.name} {m.value:.3g}{delta}", False))
+    flags = [s for s in entry.segments if s.flagged]
     if flags:
         out.append((f"⚑ {plural(len(flags), 'segment flag')}", True))
-    if entry.get("open_threads"):
-        out.append((f"{plural(entry['open_threads'], 'open comment')}", False))
+    if open_threads:
+        out.append((f"{plural(open_threads, 'open comment')}", False))
     return out
 
 
-def frame_line(f: dict) -> str:
+def frame_line(f: FrameSummary) -> str:
     """`cellsync show`: one compact line per frame, the operation first."""
-    name = f["name"]
-    op = f.get("operation") or {}
-    kind = f"{f['change']}; {op['kind']}" if op.get("kind") else f["change"]
-    if f["change"] == "deleted":
+    name = f.name
+    op = f.operation or NO_OPERATION
+    kind = f"{f.change}; {op.kind}" if op.kind else f.change
+    if f.change == "deleted":
         return f"{name} ({kind}): {frame_sentence(f)}"
     parts = []
     one, many = _unit(f)
-    if f["rows_before"] is None:
-        cols = "" if f.get("series") else f" x {f['n_cols']} columns"
-        parts.append(f"new, {n(f['rows_after'])} {many}{cols}")
+    if f.rows_before is None:
+        cols = "" if f.series else f" x {f.n_cols} columns"
+        parts.append(f"new, {n(f.rows_after)} {many}{cols}")
     else:
-        src = f" from {f['parent']}" if f["parent"] and f["parent"] != name else ""
-        parts.append(f"{n(f['rows_before'])} -> {n(f['rows_after'])} {many}{src}")
-        if f.get("row_identity") in ("none", "reshape"):
+        src = f" from {f.parent}" if f.parent and f.parent != name else ""
+        parts.append(f"{n(f.rows_before)} -> {n(f.rows_after)} {many}{src}")
+        if f.row_identity in ("none", "reshape"):
             parts.append(f"{many} not matched to the earlier ones")
         else:
-            if f["rows_removed"]:
-                parts.append(f"-{n(f['rows_removed'])} removed")
-            if f["rows_added"]:
-                parts.append(f"+{n(f['rows_added'])} added")
-            if f.get("reordered"):
+            if f.rows_removed:
+                parts.append(f"-{n(f.rows_removed)} removed")
+            if f.rows_added:
+                parts.append(f"+{n(f.rows_added)} added")
+            if f.reordered:
                 parts.append(f"{many} reordered")
-    if op.get("kind") in ("reshape", "model_transform", "extract"):
+    if op.kind in ("reshape", "model_transform", "extract"):
         # a new kind of table: its columns are not edits of the parent's
-        parts.append(f"{f['n_cols']} columns")
+        parts.append(f"{f.n_cols} columns")
         return f"{name} ({kind}): " + "; ".join(parts)
-    if f["rows_before"] is not None and f["columns_added"]:
-        parts.append("columns added: " + ", ".join(f["columns_added"]))
-    if f["columns_removed"]:
-        parts.append("removed: " + ", ".join(f["columns_removed"]))
-    if f["columns_renamed"]:
-        parts.append("renamed: " + ", ".join(f"{a} -> {b}" for a, b in f["columns_renamed"].items()))
-    if f["dtype_changes"]:
-        parts.append("retyped: " + ", ".join(f"{k} {v['before']} -> {v['after']}" for k, v in f["dtype_changes"].items()))
-    if f["values_changed"]:
-        parts.append("values changed: " + ", ".join(f"{k} {n(c)}" for k, c in f["values_changed"].items()))
-    if f.get("index_changed"):
-        ix = f.get("index") or {}
+    if f.rows_before is not None and f.columns_added:
+        parts.append("columns added: " + ", ".join(f.columns_added))
+    if f.columns_removed:
+        parts.append("removed: " + ", ".join(f.columns_removed))
+    if f.columns_renamed:
+        parts.append("renamed: " + ", ".join(f"{a} -> {b}" for a, b in f.columns_renamed.items()))
+    if f.dtype_changes:
+        parts.append("retyped: " + ", ".join(f"{k} {v['before']} -> {v['after']}" for k, v in f.dtype_changes.items()))
+    if f.values_changed:
+        parts.append("values changed: " + ", ".join(f"{k} {n(c)}" for k, c in f.values_changed.items()))
+    if f.index_changed:
+        ix = f.index or {}
         parts.append(f"row labels: {index_words(ix.get('before'))} -> {index_words(ix.get('after'))}" if ix else "row labels changed")
-    if f.get("note"):
-        parts.append(f["note"])
+    if f.note:
+        parts.append(f.note)
     return f"{name} ({kind}): " + "; ".join(parts)
 
 
-def segment_metric_lines(metrics: list[dict]) -> list[str]:
+def segment_metric_lines(metrics: list[MetricSummary]) -> list[str]:
     """Per-segment scores, summarised: the first metric's weakest and strongest segments."""
-    by_model: dict[str, list[dict]] = {}
+    by_model: dict[str, list[MetricSummary]] = {}
     for m in metrics:
-        if m["segment"] is not None and m["value"] is not None and m["name"] != "rows":
-            by_model.setdefault(m["model"] or "", []).append(m)
+        if m.segment is not None and m.value is not None and m.name != "rows":
+            by_model.setdefault(m.model or "", []).append(m)
     lines = []
     for model, ms in by_model.items():
-        first = ms[0]["name"]
-        scores = sorted((m for m in ms if m["name"] == first), key=lambda m: m["value"])
+        first = ms[0].name
+        scores = sorted((m for m in ms if m.name == first), key=lambda m: m.value)
         low, high = scores[0], scores[-1]
         lines.append(
-            f"{model} {first} by segment ({len(scores)} segments): lowest {low['value']:.4g} "
-            f"[{low['segment']}, {n(low['n'])} rows], highest {high['value']:.4g} [{high['segment']}]"
+            f"{model} {first} by segment ({len(scores)} segments): lowest {low.value:.4g} "
+            f"[{low.segment}, {n(low.n)} rows], highest {high.value:.4g} [{high.segment}]"
         )
     return lines
 
 
-def segment_loss(s: dict, f: dict) -> str:
+def segment_loss(s: ImpactSummary, f: FrameSummary) -> str:
     """What one cell did to a segment, for answers: a loss where the table itself lost rows,
     a share where the cell took a subset into a new table."""
-    flag = " (flagged: far more than overall)" if s.get("flagged") else ""
-    why = " (by construction: the operation tested this segment's own column)" if s.get("by_construction") else ""
-    parent = f.get("parent")
-    if parent and parent != f["name"]:
-        return (f"{n(s['rows_after'])} of the {n(s['rows_before'])} rows of {s['name']} in {parent} are in "
-                f"{f['name']}{flag}{why}.")
-    lost = s["rows_removed"] + (s.get("rows_left") or 0)
-    left = f" ({n(s['rows_left'])} of them because their values changed)" if s.get("rows_left") else ""
-    return f"removed {n(lost)} of the {n(s['rows_before'])} rows of {s['name']} in {s['frame']}{left}{flag}{why}."
+    flag = " (flagged: far more than overall)" if s.flagged else ""
+    why = " (by construction: the operation tested this segment's own column)" if s.by_construction else ""
+    parent = f.parent
+    if parent and parent != f.name:
+        return (f"{n(s.rows_after)} of the {n(s.rows_before)} rows of {s.name} in {parent} are in "
+                f"{f.name}{flag}{why}.")
+    lost = s.rows_removed + (s.rows_left or 0)
+    left = f" ({n(s.rows_left)} of them because their values changed)" if s.rows_left else ""
+    return f"removed {n(lost)} of the {n(s.rows_before)} rows of {s.name} in {s.frame}{left}{flag}{why}."
 
 
-def segment_score_line(s: dict) -> str:
+def segment_score_line(s: SegmentScore) -> str:
     """"readmission model accuracy 0.629 for age >= 80 vs 0.797 overall, 70 rows"."""
-    who = f"{s['model']} " if s.get("model") else ""
-    base = f" vs {s['overall']:.3g} overall" if s.get("overall") is not None else ""
-    rows = f", {n(s['rows'])} rows" if s.get("rows") is not None else ""
-    return f"{who}{s['metric']} {s['value']:.3g} for {s['segment']}{base}{rows}"
+    who = f"{s.model} " if s.model else ""
+    base = f" vs {s.overall:.3g} overall" if s.overall is not None else ""
+    rows = f", {n(s.rows)} rows" if s.rows is not None else ""
+    return f"{who}{s.metric} {s.value:.3g} for {s.segment}{base}{rows}"

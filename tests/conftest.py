@@ -1,8 +1,6 @@
 import pytest
 
-# the helpers live in helpers.py; imported here too so `from conftest import run` (the older
-# spelling, still in a few test files) keeps working
-from helpers import DEMO, ROOT, frames_of, recorded, run  # noqa: F401
+from helpers import DEMO
 
 
 @pytest.fixture

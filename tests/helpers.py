@@ -23,6 +23,20 @@ def recorded(ip=None, store_dir=None):
     return cellsync.open_store(store_dir)
 
 
+def entries(store) -> list[dict]:
+    """The timeline as `cellsync show --json` prints it: the tests read the public JSON shape."""
+    return [e.to_dict() for e in store.timeline()]
+
+
+def make_entry(**fields):
+    """A `TimelineEntry` from the fields a test cares about (a cell that ran and was stored)."""
+    from cellsync.store import TimelineEntry
+
+    base = {"id": 1, "session_id": "s", "execution_count": 1, "cell_id": None, "notebook": None, "code": "",
+            "started_at": "2026-01-01T00:00:00+00:00", "duration_s": 0.0, "status": "ok"}
+    frames = [{"version": f"v{i}", "change": "rebound", **f} for i, f in enumerate(fields.pop("frames", []))]
+    return TimelineEntry.from_dict({**base, **fields, "frames": frames})
+
+
 def frames_of(store, cell_index: int = -1) -> dict:
-    timeline = store.timeline()
-    return {f["name"]: f for f in timeline[cell_index]["frames"]}
+    return {f["name"]: f for f in entries(store)[cell_index]["frames"]}

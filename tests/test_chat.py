@@ -11,7 +11,7 @@ from cellsync import chat
 from cellsync.errors import StoreReadOnly
 from cellsync.store import Store, open_store
 from cellsync.ui import render_markdown
-from helpers import recorded, run
+from helpers import entries, recorded, run
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_the_notebook_api(shell, capsys, monkeypatch):
     monkeypatch.setattr(cellsync.settings, "user_name", "dana")
     run(shell, "df = pd.DataFrame({'age': [85, 40, 70, None]})")
     run(shell, "df = df.dropna()")
-    count = recorded(shell).timeline()[-1]["execution_count"]
+    count = entries(recorded(shell))[-1]["execution_count"]
     tid = cellsync.comment("Did we lose old patients here?", cell=count, frame="df", column="age")
     table = cellsync.feedback()
     assert list(table["thread"]) == [tid] and table.loc[0, "about"] == f"cell {count}, frame df, column age"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import cellsync
-from conftest import ROOT, recorded, run
+from helpers import ROOT, recorded, run
 from ui_helpers import CHROMIUM, LAUNCH_ARGS, Page, demo_store as replay_demo, need_chromium, start_server
 
 
@@ -56,9 +56,9 @@ def test_timeline_matches_the_store(browser, server, demo_store):
     holder.evaluate("e => e.scrollTop = e.scrollHeight")
     from cellsync.ui import first_line
 
-    last = p.page.locator(".tabulator-row", has_text=first_line(cells[-1]["code"], 200)[:30]).first
+    last = p.page.locator(".tabulator-row", has_text=first_line(cells[-1].code, 200)[:30]).first
     last.wait_for(timeout=5_000)
-    assert last.locator(".tabulator-cell[tabulator-field='#']").inner_text() == str(cells[-1]["execution_count"])
+    assert last.locator(".tabulator-cell[tabulator-field='#']").inner_text() == str(cells[-1].execution_count)
     p.shot("timeline")
     assert p.external() == [] and p.dialogs == []
     p.close()
@@ -296,7 +296,7 @@ def test_two_browsers_and_the_notebook_talk(browser, chat_store):
         # ... and in the notebook's view of the store
         table = cellsync.feedback(store=chat_store)
         assert len(table) == 1 and "elderly" in table.loc[0, "last message"]
-        cell_count = next(e["execution_count"] for e in cellsync.open_store(chat_store).timeline() if "dropna" in e["code"])
+        cell_count = next(e.execution_count for e in cellsync.open_store(chat_store).timeline() if "dropna" in e.code)
         assert table.loc[0, "about"] == f"cell {cell_count}"
         # a reply from the notebook side appears in both browsers without a reload
         cellsync.reply(table.loc[0, "thread"], "Income was missing mostly for them; I will impute instead.", store=chat_store)
@@ -334,8 +334,8 @@ def test_read_only_shows_threads_without_inputs(browser, chat_store):
     from cellsync.store import Store
 
     st = Store(chat_store)
-    cell = next(e for e in st.timeline() if "dropna" in e["code"])
-    chat.start_thread(st, "A question from the clinic", "ann", "expert", cell=cell["id"])
+    cell = next(e for e in st.timeline() if "dropna" in e.code)
+    chat.start_thread(st, "A question from the clinic", "ann", "expert", cell=cell.id)
     st.close()
     proc, url = start_server(chat_store, "--read-only")
     try:
@@ -404,7 +404,7 @@ def test_operations_and_odd_labels_read_the_same_in_the_dashboard_and_the_export
     run(shell, "nn.index = pd.date_range('2024-01-01', periods=6)")
     st = recorded(shell)
     timeline = st.timeline()
-    split, row, relabel = (e["summary"] for e in timeline[-3:])
+    split, row, relabel = (e.summary for e in timeline[-3:])
     assert split.startswith("Split the table X (20 rows) into Xtr (15 rows, 75.0%) and Xte (5 rows, 25.0%)")
     assert row == 'first is the row "3" of the table X, taken out as a series of 2 values.'
     assert "dates 2024-01-01 to 2024-01-06 now" in relabel
@@ -452,9 +452,9 @@ def test_the_assistant_thinks_without_stalling_other_pages(browser, chat_store):
         asker.page.locator("[data-testid=assistant-thinking]").first.wait_for(timeout=5_000)
         asked = time.monotonic()
         cells = cellsync.open_store(chat_store).timeline()
-        target = next(e for e in cells if "drop_duplicates" in e["code"])
+        target = next(e for e in cells if "drop_duplicates" in e.code)
         other.row("drop_duplicates").click()
-        other.page.locator("h3", has_text=f"Cell {target['execution_count']}").first.wait_for(timeout=10_000)
+        other.page.locator("h3", has_text=f"Cell {target.execution_count}").first.wait_for(timeout=10_000)
         opened = time.monotonic() - asked
         assert opened < 4.0, f"another page waited {opened:.1f} s for the model"
         assert asker.page.locator("[data-testid=assistant-thinking]").first.is_visible()  # still thinking
@@ -489,7 +489,7 @@ def test_a_new_thread_does_not_move_a_reader_off_their_page(browser, shell):
         table.locator(".tabulator-page[data-page='prev']").click()  # page 2 of 3
         rows.filter(has_text="t = t[t.a != 10]").first.wait_for(timeout=5_000)
         shown = rows.first.inner_text()
-        first_count = recorded(shell).timeline()[2]["execution_count"]  # a cell on page 1
+        first_count = recorded(shell).timeline()[2].execution_count  # a cell on page 1
         with Store(store) as writer:
             chat.start_thread(writer, "Why this one?", "dr. lee", "expert", execution_count=first_count)
         p.page.wait_for_timeout(1500)  # several polls

@@ -9,7 +9,7 @@ import pytest
 
 import cellsync
 from cellsync import demo
-from helpers import ROOT
+from helpers import ROOT, entries
 
 
 def test_the_committed_notebooks_and_data_are_what_the_generator_writes(tmp_path):
@@ -42,7 +42,7 @@ def test_the_second_notebook_runs_on_real_bundled_data(tmp_path):
     demo.build(tmp_path)
     replay_notebook(tmp_path / "diabetes.ipynb", tmp_path / "store")
     st = cellsync.open_store(tmp_path / "store")
-    cells = st.timeline()
+    cells = entries(st)
     assert all(c["status"] == "ok" for c in cells)
     from sklearn.datasets import load_diabetes
 

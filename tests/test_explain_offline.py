@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from cellsync.cli import main
 from cellsync.replay import replay_notebook
+from helpers import make_entry
 
 pytestmark = pytest.mark.kernel
 
@@ -146,12 +147,12 @@ def test_many_flags_in_one_cell_are_counted_not_listed():
     segs = [{"frame": "df", "segment": f"c{i} is missing", "name": f"c{i} missing", "rows_before": 100,
              "rows_after": 100 - 40 - i, "rows_removed": 40 + i, "rows_added": 0, "removal_rate": (40 + i) / 100,
              "overall_removal_rate": 0.1, "flagged": True} for i in range(9)]
-    entry = {"id": 1, "execution_count": 1, "code": "df = df[df.a.notna()]", "status": "ok", "frames": [{
+    entry = make_entry(**{"id": 1, "execution_count": 1, "code": "df = df[df.a.notna()]", "status": "ok", "frames": [{
         "name": "df", "change": "rebound", "parent": "df", "rows_before": 1000, "rows_after": 900,
         "rows_removed": 100, "rows_added": 0, "row_identity": "index", "columns_added": [], "columns_removed": [],
         "columns_renamed": {}, "dtype_changes": {}, "values_changed": {}, "n_cols": 10,
         "operation": {"kind": "filter", "verb": "mask", "detail": {"condition": "a.notna()", "columns": ["a"]}}}],
-        "segments": segs, "metrics": []}
+        "segments": segs, "metrics": []})
     ex = explain(build_facts(entry))
     assert ex.summary.count("Flagged:") == 3 and "c8 missing" in ex.summary.split("Flagged:")[1]
     assert "6 more segments were flagged too: c5 missing, c4 missing, c3 missing, c2 missing and 2 more." in ex.summary

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import frames_of, recorded, run
+from helpers import entries, frames_of, recorded, run
 
 
 def test_records_every_cell_with_status_and_errors(shell, capsys):
@@ -12,7 +12,7 @@ def test_records_every_cell_with_status_and_errors(shell, capsys):
     run(shell, "1/0")
     run(shell, "x = (")
     run(shell, "y = 1")
-    cells = recorded(shell).timeline()
+    cells = entries(recorded(shell))
     assert [c["code"] for c in cells] == ["df = pd.DataFrame({'a': [1, 2, None]})", "1/0", "x = (", "y = 1"]
     assert [c["status"] for c in cells] == ["ok", "error", "error", "ok"]
     assert cells[1]["error"] == {"type": "ZeroDivisionError", "message": "division by zero"}
@@ -29,7 +29,7 @@ def test_new_rebind_derive_alias_delete(shell):
     run(shell, "same = pos")
     run(shell, "del same")
     store = recorded(shell)
-    t = store.timeline()
+    t = entries(store)
     new = {f["name"]: f for f in t[0]["frames"]}["df"]
     assert (new["change"], new["rows_after"], new["parent"]) == ("new", 4, None)
     rebound = {f["name"]: f for f in t[1]["frames"]}["df"]
@@ -83,7 +83,7 @@ def test_unchanged_frames_record_no_version(shell):
     run(shell, "df = pd.DataFrame({'v': range(5)})")
     run(shell, "df.describe()\nn = len(df)")
     run(shell, "df['v'] = df['v']")  # rewritten, but equal
-    t = recorded(shell).timeline()
+    t = entries(recorded(shell))
     assert t[1]["frames"] == [] and t[2]["frames"] == []
 
 
@@ -175,7 +175,7 @@ def test_status_pause_resume_magic(shell, capsys, store_dir):
     run(shell, "paused_df = pd.DataFrame({'b': [2]})")
     run(shell, "%cellsync resume")
     run(shell, "after = 1")
-    codes = [c["code"] for c in recorded(shell).timeline()]
+    codes = [c["code"] for c in entries(recorded(shell))]
     assert "paused_df = pd.DataFrame({'b': [2]})" not in codes
     # recording stops with the cell that pauses and starts again with the one that resumes
     assert codes[-2:] == ["%cellsync resume", "after = 1"] and "%cellsync pause" not in codes
@@ -192,7 +192,7 @@ def test_store_switch_magic(shell, tmp_path):
 
     cellsync.flush(30)
     second = cellsync.open_store(other)
-    assert [f["name"] for c in second.timeline() for f in c["frames"]] == ["df", "df2"]
+    assert [f["name"] for c in entries(second) for f in c["frames"]] == ["df", "df2"]
 
 
 def test_unload_leaves_the_notebook_as_before(shell):
@@ -213,7 +213,7 @@ def test_unload_leaves_the_notebook_as_before(shell):
 def test_secrets_in_code_are_redacted_before_storing(shell):
     run(shell, 'api_key = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX"\nurl = "postgresql://ann:s3cret@db/x"')
     store = recorded(shell)
-    code = store.timeline()[-1]["code"]
+    code = entries(store)[-1]["code"]
     assert "ABCDEFGHIJ" not in code and "s3cret" not in code
     raw = (store.path / "cellsync.db").read_bytes()
     assert b"s3cret" not in raw and b"ABCDEFGHIJKLMNOP" not in raw
@@ -226,7 +226,7 @@ def test_flush_waits_for_everything_queued(shell):
         run(shell, f"f{i} = pd.DataFrame({{'a': range({i} * 1000)}})")
     assert cellsync.flush(60)
     assert cellsync.status()["queue"] == 0
-    names = {f["name"] for c in cellsync.open_store(cellsync.status()["store"]).timeline() for f in c["frames"]}
+    names = {f["name"] for c in entries(cellsync.open_store(cellsync.status()["store"])) for f in c["frames"]}
     assert names == {f"f{i}" for i in range(5)}
 
 
@@ -242,7 +242,7 @@ def test_frames_present_before_loading_are_credited_to_the_loading_cell(store_di
         run(ip, "import pandas as pd\nearly = pd.DataFrame({'a': [1, 2, 3]})")
         run(ip, "%load_ext cellsync")
         run(ip, "later = early.head(2)")
-        cells = recorded(ip).timeline()
+        cells = entries(recorded(ip))
         assert [c["code"] for c in cells] == ["%load_ext cellsync", "later = early.head(2)"]
         assert [(f["name"], f["change"], f["rows_after"]) for f in cells[0]["frames"]] == [("early", "new", 3)]
         later = cells[1]["frames"][0]

@@ -7,10 +7,10 @@ from cellsync.explain.facts import FactSheet, unverified_numbers
 
 @pytest.fixture
 def facts():
-    return FactSheet(
+    return FactSheet.from_dict(dict(
         cell=1, execution_count=8, code='patients = patients.dropna(subset=["income"])\nx = patients[patients.age >= 80]',
         status="ok",
-        frames=({"name": "patients", "change": "rebound", "parent": "patients", "rows_before": 13204,
+        frames=({"name": "patients", "version": "v2", "change": "rebound", "parent": "patients", "rows_before": 13204,
                  "rows_after": 12000, "rows_removed": 1204, "rows_added": 0, "n_cols": 9,
                  "columns_added": [], "columns_removed": [], "columns_renamed": {}, "dtype_changes": {},
                  "values_changed": {}},),
@@ -18,7 +18,7 @@ def facts():
                    "rows_after": 897, "rows_removed": 403, "rows_added": 0, "removal_rate": 0.31,
                    "overall_removal_rate": 0.0912, "flagged": True},),
         metrics=({"name": "val_auc", "value": 0.9438, "previous": 0.91, "segment": None},),
-    )
+    ))
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import pytest
 import cellsync
 from cellsync.errors import StoreBusy, StoreCorrupt, StoreNotWritable
 from cellsync.store import Store, open_store
+from helpers import entries
 from test_cli import invoke, one_line_error
 
 
@@ -156,7 +157,7 @@ def test_loading_into_a_bad_store_says_not_recording_and_flush_is_false(tmp_path
         ip.run_cell(f"%cellsync store {good}", store_history=True)
         ip.run_cell("df = pd.DataFrame({'a': [1, 2, 3]})", store_history=True)
         assert cellsync.flush(30) is True
-        assert [f["name"] for c in open_store(good).timeline() for f in c["frames"]] == ["df"]
+        assert [f["name"] for c in entries(open_store(good)) for f in c["frames"]] == ["df"]
     finally:
         ip.extension_manager.unload_extension("cellsync")
         ip.reset(new_session=True)

@@ -10,7 +10,7 @@ import pytest
 
 from cellsync.replay import replay_notebook
 
-from helpers import DEMO
+from helpers import DEMO, entries
 
 pytestmark = pytest.mark.kernel
 
@@ -73,7 +73,7 @@ def test_replay_records_every_code_cell(replayed, states):
     result, store = replayed
     import cellsync
 
-    cells = cellsync.open_store(store).timeline()
+    cells = entries(cellsync.open_store(store))
     code_cells = [s[0] for s in states]
     assert len(cells) == len(code_cells) == result.cells_run
     assert [c["cell_id"] for c in cells] == [c.get("id") for c in code_cells]
@@ -90,7 +90,7 @@ def test_every_recorded_number_matches_pandas(replayed, states):
     import cellsync
 
     st = cellsync.open_store(store)
-    cells = st.timeline()
+    cells = entries(st)
     checked = 0
     for recorded, (cell, before_ns, after_ns, error) in zip(cells, states):
         assert (recorded["status"] == "error") == (error is not None), cell.source
@@ -170,7 +170,7 @@ def test_removed_rows_are_the_ones_pandas_removed(replayed, states):
     st = cellsync.open_store(store)
     dropna_version = next(
         st.version(f["version"])
-        for c in st.timeline() if "dropna" in c["code"]
+        for c in entries(st) if "dropna" in c["code"]
         for f in c["frames"]
     )
     removed = st.removed_rows(dropna_version.id)

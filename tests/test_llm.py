@@ -14,7 +14,8 @@ from cellsync.config import Settings
 from cellsync.explain import build_facts, explain
 from cellsync.explain.ask import ask
 from cellsync.explain.chains import ExplainError, llm_runnable, make_model
-from helpers import recorded, run
+from cellsync.store import TimelineEntry
+from helpers import entries, recorded, run
 
 SECRET = "sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
 
@@ -86,9 +87,10 @@ def cfg(stub, monkeypatch):
 
 
 FACTS_ENTRY = {
-    "id": 1, "execution_count": 4, "status": "ok", "error": None,
+    "id": 1, "execution_count": 4, "status": "ok", "error": None, "session_id": "s1", "cell_id": None,
+    "notebook": None, "started_at": "2026-01-01T00:00:00", "duration_s": 0.1,
     "code": f'client = Client(api_key="{SECRET}")\npatients = patients.dropna(subset=["income"])',
-    "frames": [{"name": "patients", "change": "rebound", "parent": "patients", "rows_before": 2000, "rows_after": 1763,
+    "frames": [{"name": "patients", "version": "v2", "change": "rebound", "parent": "patients", "rows_before": 2000, "rows_after": 1763,
                 "rows_removed": 237, "rows_added": 0, "row_identity": "index", "reordered": False, "columns_added": [],
                 "columns_removed": [], "columns_renamed": {}, "dtype_changes": {}, "values_changed": {}, "n_cols": 9, "note": None}],
     "segments": [{"frame": "patients", "segment": "age >= 80", "name": "80 and over", "rows_before": 361, "rows_after": 238,
@@ -100,7 +102,7 @@ FACTS_ENTRY = {
 
 @pytest.fixture
 def facts():
-    return build_facts(FACTS_ENTRY)
+    return build_facts(TimelineEntry.from_dict(FACTS_ENTRY))
 
 
 GOOD = {"summary": "Removed the 237 patients with no recorded income (11.9%), but 34% of patients over 80: flagged.",
@@ -187,7 +189,7 @@ def test_the_notebook_gets_llm_summaries_in_the_background(shell, stub, monkeypa
     stub.plan = [("json", {"summary": "Created a table of 3 rows.", "details": "", "caveats": []})]
     run(shell, f'token = "{SECRET}"\ndf = pd.DataFrame({{"a": [1, 2, 3]}})')
     store = recorded(shell)
-    (cell,) = store.timeline()
+    (cell,) = entries(store)
     assert (cell["summary_model"], cell["summary"]) == ("openai:gpt-test", "Created a table of 3 rows.")
     assert SECRET not in json.dumps(stub.requests)
     assert SECRET not in (store.path / "cellsync.db").read_bytes().decode("latin-1")
@@ -206,7 +208,7 @@ def test_ask_with_an_llm_checks_numbers_and_citations(stub, cfg, shell):
     run(shell, "df = pd.DataFrame({'a': range(10)})")
     run(shell, "df = df[df.a > 3]")
     store = recorded(shell)
-    counts = [c["execution_count"] for c in store.timeline()]
+    counts = [c["execution_count"] for c in entries(store)]
     stub.plan = [("json", f"The filter in [cell {counts[1]}] removed 4 rows; [cell 99] removed 17.")]
     answer = ask(store, "which cell removed rows?", "openai:gpt-test", cfg)
     assert answer.cells == (counts[1],)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from helpers import recorded, run
+from helpers import entries, recorded, run
 
 
 def metrics_of(store, cell=-1):
-    return store.timeline()[cell]["metrics"]
+    return entries(store)[cell]["metrics"]
 
 
 def test_metric_like_variables_are_captured_with_their_change(shell):

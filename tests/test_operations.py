@@ -11,11 +11,11 @@ from click.testing import CliRunner
 
 import cellsync
 from cellsync.cli import main
-from conftest import frames_of, recorded, run
+from helpers import entries, frames_of, recorded, run
 
 
 def cell(shell, index=-1) -> dict:
-    return recorded(shell).timeline()[index]
+    return entries(recorded(shell))[index]
 
 
 def op(frame: dict) -> dict:
@@ -37,7 +37,7 @@ def test_rewriting_every_value_is_a_rewrite_not_rows_removed_and_added(shell):
     assert (x["rows_removed"], x["rows_added"]) == (0, 0)
     assert op(h)["kind"] == op(x)["kind"] == "columns"
     assert len(st.removed_rows(h["version"])) == 0  # no row was dropped, so none is returned
-    summary = st.timeline()[-1]["summary"]
+    summary = entries(st)[-1]["summary"]
     assert f"changed {expected_h} values" in summary and "removed" not in summary and "added" not in summary
 
 
@@ -183,11 +183,11 @@ def test_filter_on_a_segments_own_column_is_by_construction_not_a_flag(shell, mo
     run(shell, "patients = raw.copy()")
     run(shell, "patients = patients.dropna(subset=['income'])")
     st = recorded(shell)
-    impacts = {s["segment"]: s for s in st.timeline()[-1]["segments"]}
+    impacts = {s["segment"]: s for s in entries(st)[-1]["segments"]}
     missing = impacts["income is missing"]
     assert missing["removal_rate"] == 1.0 and missing["by_construction"] and not missing["flagged"]
     assert not any(s["flagged"] for s in impacts.values() if s["by_construction"])
-    assert "Flagged" not in st.timeline()[-1]["summary"]
+    assert "Flagged" not in entries(st)[-1]["summary"]
 
 
 def test_a_filter_on_another_column_is_still_a_finding(shell, monkeypatch):

@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score
 import cellsync
 from cellsync.cli import main
 from cellsync.overview import overview
-from helpers import DEMO
+from helpers import DEMO, entries, make_entry
 
 pytestmark = pytest.mark.kernel
 
@@ -54,7 +54,7 @@ def test_the_flow_follows_the_rows_to_the_split(demo_store, demo_ns):
     ]
     assert [(s.frame, s.kind, s.rows_after) for s in ov.steps[:-1]] == expected
     split = ov.steps[-1]
-    assert split.kind == "split" and [(b["frame"], b["rows"]) for b in split.branches] == [("train", len(train)), ("test", len(test))]
+    assert split.kind == "split" and [(b.frame, b.rows) for b in split.branches] == [("train", len(train)), ("test", len(test))]
     assert split.text.startswith(f"Split the table combined ({len(combined):,} rows) into train ({len(train)} rows")
     # the flags each step raised: the dropna hit the 80 and over, the others not by construction
     dropna = ov.steps[2]
@@ -97,7 +97,7 @@ def test_open_questions_and_the_cli(demo_store, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(demo_store, store)
     st = cellsync.open_store(store)
-    count = next(e["execution_count"] for e in st.timeline() if "dropna" in (e["code"] or ""))
+    count = next(e["execution_count"] for e in entries(st) if "dropna" in (e["code"] or ""))
     from cellsync import chat
     from cellsync.store import Store
 
@@ -136,7 +136,7 @@ def test_cells_carry_the_notebooks_own_headings(tmp_path):
     nbformat.write(nb, path)
     replay_notebook(path, tmp_path / "store")
     st = cellsync.open_store(tmp_path / "store")
-    assert [c["section"] for c in st.timeline()] == ["Cohort study", "Cleaning the data", "Cleaning the data", "Model"]
+    assert [c["section"] for c in entries(st)] == ["Cohort study", "Cleaning the data", "Cleaning the data", "Model"]
     shown = CliRunner().invoke(main, ["show", str(tmp_path / "store")]).output
     assert shown.index("## Cohort study") < shown.index("## Cleaning the data") < shown.index("df = df.dropna()") < shown.index("## Model")
 
@@ -147,7 +147,7 @@ def test_worst_first_means_the_highest_error_for_an_error_metric():
     def m(name, value, segment=None):
         return {"name": name, "value": value, "segment": segment, "model": "reg", "n": 10, "previous": None}
 
-    timeline = [{"metrics": [m("mae", 5.0), m("mae", 0.1, "grp == 'good'"), m("mae", 14.7, "grp == 'bad'")]}]
+    timeline = [make_entry(metrics=[m("mae", 5.0), m("mae", 0.1, "grp == 'good'"), m("mae", 14.7, "grp == 'bad'")])]
     assert [s.segment for s in segment_scores(timeline)] == ["grp == 'bad'", "grp == 'good'"]
-    timeline = [{"metrics": [m("accuracy", 0.8), m("accuracy", 0.9, "a"), m("accuracy", 0.6, "b")]}]
+    timeline = [make_entry(metrics=[m("accuracy", 0.8), m("accuracy", 0.9, "a"), m("accuracy", 0.6, "b")])]
     assert [s.segment for s in segment_scores(timeline)] == ["b", "a"]

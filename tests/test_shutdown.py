@@ -5,6 +5,7 @@ import pytest
 from nbclient import NotebookClient
 
 import cellsync
+from helpers import entries
 
 pytestmark = pytest.mark.kernel
 
@@ -40,5 +41,5 @@ def test_kernel_shutdown_drains_the_worker(tmp_path):
         km.shutdown_kernel(now=False)
     finally:
         del os.environ["CELLSYNC_STORE"]
-    names = [f["name"] for c in cellsync.open_store(store).timeline() for f in c["frames"]]
+    names = [f["name"] for c in entries(cellsync.open_store(store)) for f in c["frames"]]
     assert names == ["big", "big2", "big3", "big4"]

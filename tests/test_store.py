@@ -243,7 +243,7 @@ def test_an_older_store_is_read_as_it_is_and_upgraded_by_a_writer(store):
     store.db.conn.commit()
     store.close()
     old = open_store(store.path)  # read-only: nothing written, nothing missing
-    assert [c["code"] for c in old.timeline()] == ["x = 1"]
+    assert [c.code for c in old.timeline()] == ["x = 1"]
     assert old.segments() == [] and old.metrics() == [] and old.impacts() == []
     old.close()
     Store(store.path).close()  # a writer applies the newer migrations
@@ -258,14 +258,14 @@ def test_a_timeline_of_some_cells_and_what_changed_since(shell):
     st = recorded(shell)
     marks = st.marks()
     full = st.timeline()
-    ids = [e["id"] for e in full]
+    ids = [e.id for e in full]
     assert st.timeline(cells=ids[-2:]) == full[-2:]
     assert st.timeline(cells=[]) == [] and st.timeline(cells=[ids[0], ids[0]]) == full[:1]
     assert st.changed_cells(marks) == set()
     run(shell, "df = df[df.a > 10]")
     st = recorded(shell)
     changed = st.changed_cells(marks)
-    assert changed == {max(e["id"] for e in st.timeline())}  # only the new cell
+    assert changed == {max(e.id for e in st.timeline())}  # only the new cell
     assert st.timeline(cells=changed) == st.timeline()[-1:]
     assert set(st.marks()) >= {"cells", "versions", "explanations"} and st.marks()["cells"] > marks["cells"]
 
@@ -284,3 +284,36 @@ def test_removed_and_added_rows_with_a_limit(shell):
     assert st.added_rows(v.id, limit=5).empty
     assert st.frame_columns("df") == ["a", "b"]
     assert [vid for vid, _ in st.version_ids("df")] == [x.id for x in st.versions(frame="df")]
+
+
+def test_timeline_entries_are_typed_records_that_round_trip_through_json(demo_store):
+    """Every reader gets `TimelineEntry` records (frames, impacts, metrics typed, each frame's
+    operation an `Operation`); `cellsync show --json` prints exactly their `to_dict()`, and
+    that JSON rebuilds the same records."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cellsync.cli import main
+    from cellsync.operations import Operation
+    from cellsync.store import FrameSummary, ImpactSummary, MetricSummary, TimelineEntry
+
+    with open_store(demo_store) as st:
+        timeline = st.timeline()
+        versions = {v.id: v for v in st.versions(profiles=False)}
+    assert timeline and all(isinstance(e, TimelineEntry) for e in timeline)
+    frames = [f for e in timeline for f in e.frames]
+    assert frames and all(isinstance(f, FrameSummary) for f in frames)
+    assert all(isinstance(f.operation, Operation) for f in frames if f.change != "deleted")
+    assert any(isinstance(s, ImpactSummary) and s.flagged for e in timeline for s in e.segments)
+    assert any(isinstance(m, MetricSummary) for e in timeline for m in e.metrics)
+    # each frame summary states its version's own numbers
+    for f in frames:
+        v = versions[f.version]
+        assert (f.name, f.rows_after, f.n_cols) == (v.frame, v.n_rows, v.n_cols)
+        if v.diff is not None:
+            assert (f.rows_removed, f.rows_added, f.columns_added) == (
+                v.diff.rows_removed, v.diff.rows_added, tuple(v.diff.columns_added))
+    printed = json.loads(CliRunner().invoke(main, ["show", str(demo_store), "--json"]).output)["cells"]
+    assert printed == [e.to_dict() for e in timeline]
+    assert [TimelineEntry.from_dict(d) for d in printed] == timeline

@@ -12,7 +12,7 @@ import cellsync
 from cellsync import chat
 from cellsync.store import Store
 from cellsync.ui import Dashboard
-from conftest import ROOT, recorded, run
+from helpers import ROOT, make_entry, recorded, run
 from ui_helpers import demo_store as replay_demo
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -31,7 +31,7 @@ def chat_store(demo_store, tmp_path):
 
 
 def dropna_cell(store) -> dict:
-    return next(e for e in cellsync.open_store(store).timeline() if "dropna" in e["code"])
+    return next(e for e in cellsync.open_store(store).timeline() if "dropna" in e.code)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -40,14 +40,14 @@ def dropna_cell(store) -> dict:
 def test_the_timeline_and_a_click_show_what_the_store_holds(demo_store):
     d = Dashboard(store=str(demo_store), read_only=True)
     cells = cellsync.open_store(demo_store).timeline()
-    assert list(d.timeline.rows["id"]) == [e["id"] for e in cells]
+    assert list(d.timeline.rows["id"]) == [e.id for e in cells]
     assert d.timeline.page == -(-len(cells) // 10)  # opens on the newest cells
     entry = dropna_cell(demo_store)
-    d.select_cell(entry["id"])
+    d.select_cell(entry.id)
     head, *_ = d.cell.parts()
-    assert entry["summary"].split(" (")[0] in head.object.replace("&quot;", '"')
+    assert entry.summary.split(" (")[0] in head.object.replace("&quot;", '"')
     card = d.cell.cards[0]
-    assert card.frame == entry["frames"][0]["name"] and card.versions[card.index] == entry["frames"][0]["version"]
+    assert card.frame == entry.frames[0].name and card.versions[card.index] == entry.frames[0].version
     changed = next(c for c in card.version.diff.columns if c.column == card.column)
     assert changed.missing_before != changed.missing_after  # a column the cell changed is drawn
     d.close()
@@ -59,7 +59,7 @@ def test_the_dashboard_object_cannot_write_in_read_only_mode(demo_store):
     d.segments.text = "age >= 33"
     assert d.segments.save() is False  # what a hand-crafted message could at most trigger
     assert d.segments.comment("sneaky") is False
-    d.select_cell(dropna_cell(demo_store)["id"])
+    d.select_cell(dropna_cell(demo_store).id)
     assert d.cell.discussion.start("sneaky") is False
     assert len(cellsync.open_store(demo_store).segments()) == count
     assert cellsync.feedback(store=demo_store).empty
@@ -91,7 +91,7 @@ def test_a_page_opened_before_any_cell_patches_the_right_rows(shell, store_dir):
     run(shell, "t['b'] = t['b'] * 2")
     recorded(shell)
     d.refresh()
-    ids = [e["id"] for e in d.state.entries]
+    ids = [e.id for e in d.state.entries]
     assert list(d.timeline.rows["id"]) == ids and list(d.timeline.rows.index) == [0, 1, 2]
     d.select_cell(ids[2])
     card = d.cell.cards[0]
@@ -113,10 +113,10 @@ def test_a_page_opened_before_any_cell_patches_the_right_rows(shell, store_dir):
 def test_a_new_comment_patches_the_count_without_reading_the_timeline_again(chat_store):
     d = Dashboard(store=str(chat_store))
     entry = dropna_cell(chat_store)
-    row = list(d.timeline.rows["id"]).index(entry["id"])
+    row = list(d.timeline.rows["id"]).index(entry.id)
     assert "open comment" not in d.timeline.rows["Changes"][row]
     st = Store(chat_store)
-    chat.start_thread(st, "Why?", "ann", "expert", cell=entry["id"])
+    chat.start_thread(st, "Why?", "ann", "expert", cell=entry.id)
     st.close()
     entries = d.state.entries
     d.poll()
@@ -165,9 +165,9 @@ def test_a_comment_on_a_segment_reaches_the_notebook(chat_store):
 def test_the_sidecar_counts_threads_awaiting_its_reply(chat_store):
     st = Store(chat_store)
     cell = dropna_cell(chat_store)
-    answered = chat.start_thread(st, "first", "ann", "expert", cell=cell["id"])
+    answered = chat.start_thread(st, "first", "ann", "expert", cell=cell.id)
     chat.post(st, answered.id, "done", "dana", "data_scientist")
-    chat.start_thread(st, "second", "ann", "expert", cell=cell["id"])
+    chat.start_thread(st, "second", "ann", "expert", cell=cell.id)
     st.close()
     side = Dashboard(store=str(chat_store), role="data_scientist").feedback
     assert "2 open threads" in side.text and "1 awaiting your reply" in side.text and side.waiting == 1
@@ -177,12 +177,12 @@ def test_the_sidecar_counts_threads_awaiting_its_reply(chat_store):
 def test_the_assistant_answers_in_the_thread_and_stops_thinking(chat_store):
     d = Dashboard(store=str(chat_store), user_name="Ann")
     entry = dropna_cell(chat_store)
-    d.select_cell(entry["id"])
+    d.select_cell(entry.id)
     assert d.cell.discussion.start("@assistant what did this cell do?")
-    thread = chat.threads(d.state.store, cell=entry["id"])[0]
+    thread = chat.threads(d.state.store, cell=entry.id)[0]
     msgs = chat.messages(d.state.store, thread.id)
     assert [(m.author, m.role) for m in msgs] == [("Ann", "expert"), ("assistant", "assistant")]
-    assert f"[cell {entry['execution_count']}]" in msgs[1].text
+    assert f"[cell {entry.execution_count}]" in msgs[1].text
     view = d.cell.discussion.view(thread.id)
     assert view.thinking is False and "data-role='assistant'" in view.text
     d.close()
@@ -212,14 +212,17 @@ def test_every_html_builder_escapes_what_users_wrote():
 
     from cellsync.ui import html
 
-    entry = {"id": 1, "execution_count": 3, "status": "error", "code": XSS, "summary": XSS, "summary_model": XSS,
-             "unverified_numbers": [XSS], "error": {"type": XSS, "message": XSS}, "frames": [], "segments": [],
-             "metrics": [{"name": XSS, "segment": XSS, "value": 1.0, "previous": None, "n": 3, "model": XSS}]}
+    entry = make_entry(id=1, execution_count=3, status="error", code=XSS, summary=XSS, summary_model=XSS,
+                       unverified_numbers=[XSS], error={"type": XSS, "message": XSS},
+                       metrics=[{"name": XSS, "segment": XSS, "value": 1.0, "previous": None, "n": 3, "model": XSS}],
+                       frames=[{"name": XSS, "rows_before": 10, "rows_after": 5, "rows_removed": 5}],
+                       segments=[{"frame": XSS, "name": XSS, "segment": XSS, "rows_before": 4, "rows_after": 0,
+                                  "rows_removed": 4, "removal_rate": 1.0, "overall_removal_rate": 0.5, "flagged": True}])
     thread = SimpleNamespace(anchor=XSS, status="open")
     message = SimpleNamespace(author=XSS, role="expert", created_at="2024-01-01T00:00:00", text=XSS)
     built = [
         html.header(XSS, XSS, False, [entry]), html.header("t", "p", False, [], problem=XSS),
-        html.cell_head(entry), html.cell_more(XSS, XSS), html.cell_metrics(entry["metrics"]),
+        html.cell_head(entry), html.cell_more(XSS, XSS), html.cell_metrics(entry.metrics),
         html.card_title(XSS, 0, 1, XSS, XSS), html.rows_block("removed", [{XSS: XSS}], 5, XSS, "other"),
         html.thread(thread, [message], 1), html.segment_heading(XSS, XSS), html.metric_heading(XSS, XSS),
         html.export_heading(XSS, XSS, 1), html.export_cell(entry), html.error(XSS), html.muted(XSS),

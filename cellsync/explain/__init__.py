@@ -34,7 +34,7 @@ def make_model(model: str, cfg: Settings):
     return _make_model(model, cfg)
 
 
-def facts_for(store, entry: dict) -> FactSheet:
+def facts_for(store, entry) -> FactSheet:
     user = {s.text for s in store.segments() if s.source != "suggested"}
     return build_facts(entry, user, known_frames=store.frames())
 
@@ -44,12 +44,12 @@ def explain_store(store, model: str | None = None, cells: list[int] | None = Non
     cfg = cfg or default_settings
     model = model or cfg.explain_model
     for entry in store.timeline():
-        if cells is not None and entry["execution_count"] not in cells and entry["id"] not in cells:
+        if cells is not None and entry.execution_count not in cells and entry.id not in cells:
             continue
         facts = facts_for(store, entry)
         key = cache_key(facts, model)
         ex = (cached(store, key) if model != OFFLINE else None) or explain(facts, model, cfg, llm=llm)
-        store.write_explanation(entry["id"], ex, key)
+        store.write_explanation(entry.id, ex, key)
         yield entry, ex
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .. import phrasing
 from ..records import Record
+from ..store.records import FrameSummary, TimelineEntry
 from .explanation import OFFLINE
 from .facts import FactSheet, traceable_numbers, unverified_numbers
 
@@ -44,7 +45,7 @@ _STOP = {
 
 
 def _cite(entry) -> str:
-    return f"[cell {entry['execution_count']}]" if entry.get("execution_count") is not None else f"[cell #{entry['id']}]"
+    return f"[cell {entry.execution_count}]" if entry.execution_count is not None else f"[cell #{entry.id}]"
 
 
 def _terms(question: str) -> list[str]:
@@ -61,85 +62,85 @@ def ask(store, question: str, model: str = OFFLINE, cfg=None, llm=None) -> Answe
 # --- offline -------------------------------------------------------------------------------
 
 
-def _ask_offline(timeline: list[dict], question: str) -> Answer:
+def _ask_offline(timeline: list[TimelineEntry], question: str) -> Answer:
     q = question.lower().strip()
     terms = _terms(question)
 
     m = re.search(r"\bcell\s*\[?(\d+)\]?", q)
     if m and re.search(r"\b(what|do|did|does|happen)", q):
         n = int(m.group(1))
-        entry = next((e for e in reversed(timeline) if e["execution_count"] == n), None)
+        entry = next((e for e in reversed(timeline) if e.execution_count == n), None)
         if entry is None:
             return Answer(question, f"No cell {n} was recorded.", (), OFFLINE, answered=False)
-        return Answer(question, f"{_cite(entry)} {entry.get('summary') or 'has no summary yet.'}", (n,), OFFLINE)
+        return Answer(question, f"{_cite(entry)} {entry.summary or 'has no summary yet.'}", (n,), OFFLINE)
 
     # a column: when it appeared / which cell added, dropped, renamed or changed it
-    columns = {c for e in timeline for f in e["frames"] for c in (f["columns_added"] or []) + (f["columns_removed"] or [])}
-    columns |= {c for e in timeline for f in e["frames"] for c in (f.get("values_changed") or {})}
+    columns = {c for e in timeline for f in e.frames for c in (f.columns_added or ()) + (f.columns_removed or ())}
+    columns |= {c for e in timeline for f in e.frames for c in (f.values_changed or {})}
     col = next((c for c in sorted(columns, key=len, reverse=True) if c.lower() in terms or c.lower() in q.split()), None)
 
     # a group (segment) the question names: "why did the number of Gentoo penguins drop?"
     seg_hits = []
     for e in timeline:
-        for s in e.get("segments", []):
-            words = {w.lower() for w in _WORDS.findall(f"{s['name']} {s['segment']}")}
-            if terms and any(t in words for t in terms) and (s.get("rows_removed") or s.get("rows_left")):
+        for s in e.segments:
+            words = {w.lower() for w in _WORDS.findall(f"{s.name} {s.segment}")}
+            if terms and any(t in words for t in terms) and (s.rows_removed or s.rows_left):
                 seg_hits.append((e, s))
     if seg_hits and re.search(r"\b(drop|dropp|fell|fall|decreas|lose|lost|remov|fewer|shrink|shrank|why)", q):
         def rank(es):
             e, s = es
-            change = next((f["change"] for f in e["frames"] if f["name"] == s["frame"]), "new")
+            change = next((f.change for f in e.frames if f.name == s.frame), "new")
             # flagged first; then steps that changed the frame itself before subsets taken from it
-            return (not s.get("flagged"), change == "new", -(s["rows_removed"] + (s.get("rows_left") or 0)))
+            return (not s.flagged, change == "new", -(s.rows_removed + (s.rows_left or 0)))
 
         seg_hits.sort(key=rank)
         parts = []
         for e, s in seg_hits[:4]:
-            frame = next((f for f in e["frames"] if f["name"] == s["frame"]), {"name": s["frame"]})
+            frame = e.frame(s.frame) or FrameSummary(name=s.frame, version="", change="new")
             parts.append(f"{_cite(e)} {phrasing.segment_loss(s, frame)}")
-        return Answer(question, " ".join(parts), tuple(e["execution_count"] for e, _ in seg_hits[:4]), OFFLINE)
+        return Answer(question, " ".join(parts), tuple(e.execution_count for e, _ in seg_hits[:4]), OFFLINE)
 
     if col is not None:
         hits = []
         for e in timeline:
-            for f in e["frames"]:
-                if col in (f["columns_added"] or []) and f.get("rows_before") is not None or (f.get("rows_before") is None and col in (f["columns_added"] or [])):
-                    hits.append((e, f"{f['name']} gained the column {col}"))
-                if col in (f["columns_removed"] or []):
-                    hits.append((e, f"{f['name']} lost the column {col}"))
-                if col in (f.get("values_changed") or {}):
-                    hits.append((e, f"{f['values_changed'][col]:,} values of {col} changed in {f['name']}"))
-                for old, new in (f.get("columns_renamed") or {}).items():
+            for f in e.frames:
+                if col in (f.columns_added or ()) and f.rows_before is not None or (f.rows_before is None and col in (f.columns_added or ())):
+                    hits.append((e, f"{f.name} gained the column {col}"))
+                if col in (f.columns_removed or ()):
+                    hits.append((e, f"{f.name} lost the column {col}"))
+                if col in (f.values_changed or {}):
+                    hits.append((e, f"{f.values_changed[col]:,} values of {col} changed in {f.name}"))
+                for old, new in (f.columns_renamed or {}).items():
                     if col in (old, new):
-                        hits.append((e, f"{f['name']} renamed {old} to {new}"))
+                        hits.append((e, f"{f.name} renamed {old} to {new}"))
         if hits:
             text = " ".join(f"{_cite(e)} {what}." for e, what in hits[:8])
-            return Answer(question, text, tuple(e["execution_count"] for e, _ in hits[:8]), OFFLINE)
+            return Answer(question, text, tuple(e.execution_count for e, _ in hits[:8]), OFFLINE)
 
     # a metric: where it moved
-    metric_names = {m["name"] for e in timeline for m in e.get("metrics", [])}
+    metric_names = {m.name for e in timeline for m in e.metrics}
     met = next((n for n in sorted(metric_names, key=len, reverse=True) if n.lower() in q or n.lower() in terms), None)
     if met is not None:
-        hits = [(e, m) for e in timeline for m in e.get("metrics", []) if m["name"] == met and m.get("segment") is None]
+        hits = [(e, m) for e in timeline for m in e.metrics if m.name == met and m.segment is None]
         if hits:
             parts = []
             for e, m in hits[:8]:
-                value = "not a number" if m["value"] is None else f"{m['value']:.4g}"
-                was = f" (was {m['previous']:.4g})" if m.get("previous") is not None else ""
+                value = "not a number" if m.value is None else f"{m.value:.4g}"
+                was = f" (was {m.previous:.4g})" if m.previous is not None else ""
                 parts.append(f"{_cite(e)} {met} = {value}{was}.")
-            return Answer(question, " ".join(parts), tuple(e["execution_count"] for e, _ in hits[:8]), OFFLINE)
+            return Answer(question, " ".join(parts), tuple(e.execution_count for e, _ in hits[:8]), OFFLINE)
 
     # rows removed / added: which cells
     if re.search(r"\b(remov|drop|delet|lost|filter)", q) or re.search(r"\b(add|new rows|append)", q):
         key = "rows_removed" if re.search(r"\b(remov|drop|delet|lost|filter)", q) else "rows_added"
-        frame = next((f["name"] for e in timeline for f in e["frames"] if f["name"].lower() in terms), None)
-        hits = [(e, f) for e in timeline for f in e["frames"] if f.get(key) and (frame is None or f["name"] == frame) and f.get("rows_before") is not None]
+        frame = next((f.name for e in timeline for f in e.frames if f.name.lower() in terms), None)
+        hits = [(e, f) for e in timeline for f in e.frames if getattr(f, key) and (frame is None or f.name == frame) and f.rows_before is not None]
         if hits:
             # cells where a table itself lost (or gained) rows first; subsets taken from a table
             # (a split's parts, a filter into a new name) after, said as what they are
-            hits.sort(key=lambda ef: (ef[1].get("parent") != ef[1]["name"], -ef[1][key]))
+            hits.sort(key=lambda ef: (ef[1].parent != ef[1].name, -getattr(ef[1], key)))
             text = " ".join(f"{_cite(e)} {phrasing.frame_sentence(f)}" for e, f in hits[:8])
-            return Answer(question, text, tuple(e["execution_count"] for e, _ in hits[:8]), OFFLINE)
+            return Answer(question, text, tuple(e.execution_count for e, _ in hits[:8]), OFFLINE)
 
     return Answer(
         question,
@@ -174,7 +175,7 @@ def _ask_llm(store, timeline, question, model, cfg, llm) -> Answer:
     terms = set(_terms(question))
     scored = []
     for e in timeline:
-        text = json.dumps({k: e.get(k) for k in ("code", "frames", "segments", "metrics", "summary")}, default=str).lower()
+        text = json.dumps({k: v for k, v in e.to_dict().items() if k in ("code", "frames", "segments", "metrics", "summary")}).lower()
         score = sum(text.count(t) for t in terms)
         scored.append((score, e))
     relevant = [e for s, e in sorted(scored, key=lambda se: -se[0])[:8] if s > 0] or timeline[-8:]
@@ -188,7 +189,7 @@ def _ask_llm(store, timeline, question, model, cfg, llm) -> Answer:
         allowed |= traceable_numbers(s)
     merged = FactSheet(cell=None, execution_count=None, code="", status="ok")
     bad = unverified_numbers(text, merged, allowed)
-    known = {e["execution_count"] for e in timeline}
+    known = {e.execution_count for e in timeline}
     cited = tuple(int(n) for n in re.findall(r"\[cell (\d+)\]", text))
     wrong = [n for n in cited if n not in known]
     for n in wrong:

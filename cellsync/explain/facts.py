@@ -11,10 +11,11 @@ from __future__ import annotations
 import ast
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..records import Record, json_safe
+from ..store.records import CellError, FrameSummary, ImpactSummary, MetricSummary, TimelineEntry
 from ..redact import redact
 
 
@@ -24,10 +25,12 @@ class FactSheet(Record):
     execution_count: int | None
     code: str
     status: str
-    error: dict | None = None
-    frames: tuple[dict, ...] = ()
-    segments: tuple[dict, ...] = ()  # impacts: flagged ones and the user's own segments
-    metrics: tuple[dict, ...] = ()
+    error: CellError | None = None
+    frames: tuple[FrameSummary, ...] = ()
+    segments: tuple[ImpactSummary, ...] = ()  # impacts: flagged ones and the user's own segments
+    metrics: tuple[MetricSummary, ...] = ()
+    # per frame version, per column: (missing before, missing after) where that changed
+    missing: dict[str, dict] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     samples: dict | None = None  # frame -> column -> example values; only with explain_sample_values
     # what the data shows, in the sentences every screen uses (phrasing.py): an LLM restates
@@ -36,9 +39,17 @@ class FactSheet(Record):
     known_frames: tuple[str, ...] = ()  # names of the tables followed: `x.join(..)` is a table op only on one
 
     def for_prompt(self) -> dict:
-        """What an LLM sees: the same facts, with the code redacted once more."""
+        """What an LLM sees (JSON): the same facts, with the code redacted once more; each
+        frame's facts and, where it changed, the missing values per column."""
         d = self.to_dict()
         d["code"] = redact(d["code"])
+        del d["missing"]
+        d["frames"] = []
+        for f in self.frames:
+            fact = {k: v for k, v in f.to_dict().items() if k in _FRAME_KEYS}
+            if f.version in self.missing:
+                fact["missing_changed"] = json_safe(self.missing[f.version])
+            d["frames"].append(fact)
         return d
 
 
@@ -50,35 +61,28 @@ _FRAME_KEYS = (
 )
 
 
-def build_facts(entry: dict, user_segments: set[str] | None = None, missing: dict | None = None,
+def build_facts(entry: TimelineEntry, user_segments: set[str] | None = None, missing: dict | None = None,
                 samples: dict | None = None, known_frames=()) -> FactSheet:
     """From one `Store.timeline()` entry. `user_segments`: texts of segments people defined
     (their impacts are always included; suggested ones only when flagged). `missing`: per
     version id, per column (missing before, missing after) where that changed."""
     user_segments = user_segments or set()
-    frames = []
-    for f in entry.get("frames", []):
-        fact = {k: f.get(k) for k in _FRAME_KEYS}
-        if missing and f.get("version") in missing:
-            fact["missing_changed"] = missing[f["version"]]
-        frames.append(fact)
-    segments = tuple(
-        s for s in entry.get("segments", []) if s.get("flagged") or s.get("segment") in user_segments
-    )
-    metrics = tuple(entry.get("metrics", []))
+    versions = {f.version for f in entry.frames}
+    segments = tuple(s for s in entry.segments if s.flagged or s.segment in user_segments)
     from ..phrasing import frames_sentences
 
     return FactSheet(
-        cell=entry.get("id"),
-        execution_count=entry.get("execution_count"),
-        code=redact(entry.get("code") or ""),
-        status=entry.get("status", "ok"),
-        error=entry.get("error"),
-        frames=tuple(frames),
+        cell=entry.id,
+        execution_count=entry.execution_count,
+        code=redact(entry.code or ""),
+        status=entry.status,
+        error=entry.error,
+        frames=entry.frames,
         segments=segments,
-        metrics=metrics,
+        metrics=entry.metrics,
+        missing={v: m for v, m in (missing or {}).items() if v in versions},
         samples=samples or None,
-        statements=tuple(frames_sentences(frames)),
+        statements=tuple(frames_sentences(list(entry.frames))),
         known_frames=tuple(sorted(known_frames)),
     )
 
@@ -149,7 +153,7 @@ def traceable_numbers(facts: FactSheet) -> set[float]:
     before/after pairs, rates as percentages. Not every ratio of every pair: that would let
     almost any invented percentage through."""
     out: set[float] = {0.0, 1.0, 100.0}
-    _numbers_in(json_safe(facts), out)
+    _numbers_in(facts.for_prompt(), out)
     out |= code_numbers(facts.code)
 
     def share(a, b):
@@ -162,41 +166,41 @@ def traceable_numbers(facts: FactSheet) -> set[float]:
             out.add(abs(a - b))
 
     for f in facts.frames:
-        rb, ra = f.get("rows_before"), f.get("rows_after")
-        rr, rad = f.get("rows_removed") or 0, f.get("rows_added") or 0
+        rb, ra = f.rows_before, f.rows_after
+        rr, rad = f.rows_removed or 0, f.rows_added or 0
         share(rr, rb)
         share(rad, ra)
         share(rad, rb)
         share(ra, rb)
         gap(rb, ra)
         for key in ("columns_added", "columns_removed", "columns_renamed", "dtype_changes", "values_changed"):
-            if f.get(key):
-                out.add(float(len(f[key])))
-                out.add(float(len(f[key]) - 4))  # "a, b, c, d and 6 more"
-        for n in (f.get("values_changed") or {}).values():
+            if getattr(f, key):
+                out.add(float(len(getattr(f, key))))
+                out.add(float(len(getattr(f, key)) - 4))  # "a, b, c, d and 6 more"
+        for n in (f.values_changed or {}).values():
             share(n, ra)
             share(n, rb)
-        for before, after in (f.get("missing_changed") or {}).values():
+        for before, after in (facts.missing.get(f.version) or {}).values():
             share(before, rb)
             share(after, ra)
             gap(before, after)
         by_frame_rows = rb
         for seg in facts.segments:
-            if seg.get("frame") != f.get("name"):
+            if seg.frame != f.name:
                 continue
-            share(seg.get("rows_before"), by_frame_rows)
-            share(seg.get("rows_after"), ra)
-            share(seg.get("rows_removed"), rr)
-            gap(seg.get("rows_before"), seg.get("rows_after"))
-            rate, overall = seg.get("removal_rate"), seg.get("overall_removal_rate")
+            share(seg.rows_before, by_frame_rows)
+            share(seg.rows_after, ra)
+            share(seg.rows_removed, rr)
+            gap(seg.rows_before, seg.rows_after)
+            rate, overall = seg.removal_rate, seg.overall_removal_rate
             if rate is not None and overall:
                 out.add(rate / overall)
             if rate is not None and overall is not None:
                 out.add(100 * abs(rate - overall))
-    flagged = sum(1 for s in facts.segments if s.get("flagged"))
+    flagged = sum(1 for s in facts.segments if s.flagged)
     out.update({float(flagged), float(flagged - 3), float(flagged - 7)})  # "N more were flagged: a, b, c, d and M more"
     for m in facts.metrics:
-        value, previous = m.get("value"), m.get("previous")
+        value, previous = m.value, m.previous
         for v in (value, previous):
             if v is not None and abs(v) <= 1:
                 out.add(100 * v)

@@ -278,7 +278,7 @@ def steps_of(expr, target: str, frame_names: set[str]) -> list[Step]:
 
 def statement_steps(code: str, frame_names: set[str], series: set[str] = frozenset()) -> list[tuple[str | None, list[Step], ast.stmt]]:
     """Per top-level statement: the name it binds or changes (if any) and its idioms.
-    `series`: names that are Series (`s["e"] = 1` sets an entry, not a column)."""
+    `series`: names that are Series (`s.e = 1` sets an entry, not a column)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
@@ -366,16 +366,16 @@ def explain_offline(facts: FactSheet) -> OfflineText:
     and the dashboard show); the code's intent goes to the step-by-step details, and into the
     summary only for cells that changed no data (imports, a model fitted, a value shown)."""
     frames = list(facts.frames)
-    frame_names = {f["name"] for f in frames} | {f.get("parent") for f in frames if f.get("parent")} | set(facts.known_frames)
-    series = {f["name"] for f in frames if f.get("series")}
+    frame_names = {f.name for f in frames} | {f.parent for f in frames if f.parent} | set(facts.known_frames)
+    series = {f.name for f in frames if f.series}
     stmts = statement_steps(facts.code, frame_names - {None}, series)
     steps = [s for _, ss, _ in stmts for s in ss]
     sentences: list[str] = []
     caveats: list[str] = []
 
     if facts.status == "error":
-        err = facts.error or {}
-        sentences.append(f"This cell stopped with an error ({err.get('type')}: {err.get('message')}).")
+        err = facts.error
+        sentences.append(f"This cell stopped with an error ({err.type if err else None}: {err.message if err else None}).")
         # which statements ran is not recorded: only what the data shows is stated
         if not frames:
             sentences.append("No data changed.")
@@ -384,7 +384,7 @@ def explain_offline(facts: FactSheet) -> OfflineText:
         said[0] = "Before it stopped, " + said[0][:1].lower() + said[0][1:]
     sentences.extend(said)
     if facts.status != "error":
-        changed = {f["name"] for f in frames}
+        changed = {f.name for f in frames}
         for target, ss, _ in stmts:
             # with data changed, the summary keeps to it, plus models trained or scored
             bound = set((target or "").split(", "))
@@ -396,20 +396,20 @@ def explain_offline(facts: FactSheet) -> OfflineText:
                 continue
             sentences.append(phrasing.capital(_join_steps(ss)) + ".")
 
-    several = len({f["name"] for f in frames}) > 1
+    several = len({f.name for f in frames}) > 1
     # the largest excess removals first; past three flags, the rest are counted, not listed
     # (columns missing on the same rows flag together: one cell flagged 16 of them)
-    flagged = sorted((s for s in facts.segments if s.get("flagged")),
-                     key=lambda s: -((s.get("removal_rate") or 0) - (s.get("overall_removal_rate") or 0)))
+    flagged = sorted((s for s in facts.segments if s.flagged),
+                     key=lambda s: -s.excess)
     more = flagged[3:]
-    for s in flagged[:3] + [s for s in facts.segments if not s.get("flagged")]:
-        if not s.get("flagged") and not any(s.get(k) for k in ("rows_removed", "rows_added", "rows_left", "rows_entered")):
+    for s in flagged[:3] + [s for s in facts.segments if not s.flagged]:
+        if not s.flagged and not any(getattr(s, k) for k in ("rows_removed", "rows_added", "rows_left", "rows_entered")):
             continue  # a followed segment this cell did not touch
         sentence = phrasing.segment_sentence(s, frames)
         if several:
-            sentence = f"In {s['frame']}, " + sentence[0].lower() + sentence[1:] if s.get("flagged") else f"In {s['frame']}, {sentence}"
+            sentence = f"In {s.frame}, " + sentence[0].lower() + sentence[1:] if s.flagged else f"In {s.frame}, {sentence}"
         sentences.append(sentence)
-        if s.get("flagged"):
+        if s.flagged:
             caveats.append(phrasing.flag_caveat(s))
     if more:
         sentences.append(phrasing.more_flags(more))
@@ -425,8 +425,8 @@ def explain_offline(facts: FactSheet) -> OfflineText:
     for i, s in enumerate(steps, 1):
         details_lines.append(f"{i}. `{s.source}`: {s.phrase}. Why: {s.why}. Check: {s.check}.")
     for f in frames:
-        if f.get("note"):
-            caveats.append(f"{f['name']}: {f['note']}")
+        if f.note:
+            caveats.append(f"{f.name}: {f.note}")
     details = "\n".join(details_lines) if details_lines else "The code uses no step CellSync recognises; the summary describes the measured change."
     return OfflineText(summary=" ".join(sentences), details=details, caveats=tuple(caveats))
 

@@ -14,7 +14,8 @@ One `Store` class, its methods grouped by concern in this package:
 - `frames.py`      versions and their data (plans, frames, columns, rows)
 - `timeline.py`    cells, impacts, metrics, explanations, the timeline, the marks a view polls
 - `chat.py`        threads and messages
-- `records.py`     `CellRun`, `Version`, and the timeline entry (`cell_entry`, `frame_summary`)
+- `records.py`     `CellRun`, `Version`, and the timeline entry (`TimelineEntry`, `FrameSummary`,
+                   `ImpactSummary`, `MetricSummary`)
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from .chat import ChatTables
 from .connection import Connection
 from .frames import Frames
 from .records import (  # noqa: F401  (the package's API)
-    CellRun, Version, cell_entry, frame_summary, id_list, impact_summary, metric_summary, now_iso, store_size,
+    CellError, CellRun, FrameSummary, ImpactSummary, MetricSummary, TimelineEntry, Version, cell_entry,
+    frame_summary, id_list, impact_summary, metric_summary, now_iso, store_size,
 )
 from .schema import DATA_DIR, DB_NAME, MAX_SEGMENT_TEXT, migrations  # noqa: F401
 from .timeline import Timeline
@@ -42,5 +44,6 @@ def open_store(path: str | Path, read_only: bool = True) -> Store:
     return Store(path, read_only=read_only)
 
 
-__all__ = ["CellRun", "Store", "Version", "cell_entry", "frame_summary", "impact_summary", "metric_summary",
-           "now_iso", "open_store", "store_size"]
+__all__ = ["CellError", "CellRun", "FrameSummary", "ImpactSummary", "MetricSummary", "Store", "TimelineEntry",
+           "Version", "cell_entry", "frame_summary", "impact_summary", "metric_summary", "now_iso", "open_store",
+           "store_size"]

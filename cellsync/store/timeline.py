@@ -3,10 +3,14 @@ explanations, and the cheap marks a live view polls."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .records import CellRun, Version, cell_entry, id_list, impact_summary, metric_summary, store_size
+from .records import (
+    CellRun, ImpactSummary, MetricSummary, TimelineEntry, Version, cell_entry, id_list, impact_summary,
+    metric_summary, store_size,
+)
 
 if TYPE_CHECKING:
     from ..segments import Segment
@@ -121,7 +125,7 @@ class Timeline:
         return list(self.db["problems"].rows_where(order_by="kind"))
 
 
-    def timeline(self, cells: Iterable[int] | None = None) -> list[dict]:
+    def timeline(self, cells: Iterable[int] | None = None) -> list[TimelineEntry]:
         """Cells in run order, each with the frames it changed: what `cellsync show` prints.
         `cells` (store ids) limits it to those cells: how a live view refreshes only what
         `changed_cells` reports."""
@@ -132,10 +136,10 @@ class Timeline:
         by_cell: dict[int, list[Version]] = {}
         for v in self.versions(profiles=False, cells=cells):
             by_cell.setdefault(v.cell, []).append(v)
-        impacts_by_cell: dict[int, list[dict]] = {}
+        impacts_by_cell: dict[int, list[ImpactSummary]] = {}
         for imp in self.impacts(cells=cells):
             impacts_by_cell.setdefault(imp["cell"], []).append(impact_summary(imp))
-        metrics_by_cell: dict[int, list[dict]] = {}
+        metrics_by_cell: dict[int, list[MetricSummary]] = {}
         for m in self.metrics(cells=cells):
             metrics_by_cell.setdefault(m["cell"], []).append(metric_summary(m))
         explanations = self.explanations(cells=cells)
@@ -143,9 +147,9 @@ class Timeline:
         for c in self.cells(ids=cells):
             entry = cell_entry(c, by_cell.get(c.id, []), impacts_by_cell.get(c.id, []), metrics_by_cell.get(c.id, []))
             ex = explanations.get(c.id)
-            entry["summary"] = ex["summary"] if ex else None
-            entry["summary_model"] = ex["model"] if ex else None
-            entry["unverified_numbers"] = ex["unverified"] if ex else []
+            if ex:
+                entry = dataclasses.replace(entry, summary=ex["summary"], summary_model=ex["model"],
+                                            unverified_numbers=tuple(ex["unverified"]))
             out.append(entry)
         return out
 

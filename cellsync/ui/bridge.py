@@ -34,7 +34,7 @@ class NotebookBridge(pn.custom.JSComponent):
         """A bridge that follows the page's selected cell."""
         def count(selected):
             entry = state.entry(selected)
-            return f"{entry['execution_count']}@{entry['id']}" if entry and entry["execution_count"] is not None else ""
+            return f"{entry.execution_count}@{entry.id}" if entry and entry.execution_count is not None else ""
 
         return cls(count=param.bind(count, state.param.selected))
 

@@ -7,6 +7,7 @@ import panel as pn
 import param
 
 from . import html
+from ..store import TimelineEntry
 from .discussion import Discussion
 from .frame_card import FrameCard
 from .parts import html_pane, session
@@ -41,7 +42,7 @@ class CellView(pn.viewable.Viewer):
         self._layout = pn.Column(self._head, self._more, self.discussion, self._frames, self._metrics,
                                  sizing_mode="stretch_width")
         # (not a param: param compares a dict value deeply before it notifies)
-        self._entry: dict | None = None
+        self._entry: TimelineEntry | None = None
 
     def __panel__(self):
         return self._layout
@@ -52,7 +53,7 @@ class CellView(pn.viewable.Viewer):
         html.highlight("")  # imports Pygments now, not on the reader's first click
 
     @property
-    def entry(self) -> dict | None:
+    def entry(self) -> TimelineEntry | None:
         """The timeline entry of the cell shown."""
         return self._entry
 
@@ -68,16 +69,16 @@ class CellView(pn.viewable.Viewer):
 
     @param.depends("state.entries", watch=True)
     def _on_entries(self) -> None:
-        if self.entry is not None and self.entry["id"] in self.state.entries.changed:
-            self.update(self.state.entry(self.entry["id"]))
+        if self.entry is not None and self.entry.id in self.state.entries.changed:
+            self.update(self.state.entry(self.entry.id))
 
-    def show(self, entry: dict) -> None:
+    def show(self, entry: TimelineEntry) -> None:
         """Show one cell: its words, its discussion, a card per frame, its metrics."""
-        self._entry, self.cell = entry, entry["id"]
+        self._entry, self.cell = entry, entry.id
         self._head.object = html.cell_head(entry)
         self._more.object = self._more_html(entry)
-        self.discussion.cell = entry["id"]
-        frames = entry["frames"]
+        self.discussion.cell = entry.id
+        frames = entry.frames
         added = len(frames) > len(self.cards) or list(self._frames.objects) != self.cards
         while len(self.cards) < len(frames):
             self.cards.append(FrameCard(state=self.state))
@@ -86,17 +87,17 @@ class CellView(pn.viewable.Viewer):
         for i, card in enumerate(self.cards):
             if i < len(frames):
                 # a card new to the page gets its chart once the browser has built it
-                card.show(frames[i]["name"], frames[i]["version"], defer_ms=400 if added else 15)
+                card.show(frames[i].name, frames[i].version, defer_ms=400 if added else 15)
             else:
                 card.hide()
-        self._metrics.object = html.cell_metrics(entry.get("metrics", []))
+        self._metrics.object = html.cell_metrics(entry.metrics)
 
-    def update(self, entry: dict) -> None:
+    def update(self, entry: TimelineEntry) -> None:
         """The shown cell gained rows (a summary, metrics, impacts): refresh the words and
         numbers, and leave the cards (the version and column the reader chose) alone unless
         the cell's frames changed."""
-        if self.entry is None or self.entry["id"] != entry["id"] or \
-                [f["version"] for f in entry["frames"]] != [f["version"] for f in self.entry["frames"]]:
+        if self.entry is None or self.entry.id != entry.id or \
+                [f.version for f in entry.frames] != [f.version for f in self.entry.frames]:
             self.show(entry)
             return
         self._entry = entry
@@ -104,8 +105,8 @@ class CellView(pn.viewable.Viewer):
         more = self._more_html(entry)
         if more != self._more.object:
             self._more.object = more
-        self._metrics.object = html.cell_metrics(entry.get("metrics", []))
+        self._metrics.object = html.cell_metrics(entry.metrics)
 
-    def _more_html(self, entry: dict) -> str:
-        explanation = self.state.store.explanations(cell=entry["id"]).get(entry["id"]) or {}
-        return html.cell_more(explanation.get("details"), entry["code"])
+    def _more_html(self, entry: TimelineEntry) -> str:
+        explanation = self.state.store.explanations(cell=entry.id).get(entry.id) or {}
+        return html.cell_more(explanation.get("details"), entry.code)

@@ -68,8 +68,8 @@ class Discussion(pn.viewable.Viewer):
         self.param.update(limit=self.THREADS, status="")
         entry = self.state.entry(self.cell)
         if not self.state.read_only and entry is not None:
-            columns = sorted({c for f in entry["frames"] for c in (f.get("values_changed") or {})}
-                             | {c for f in entry["frames"] for c in (f.get("columns_added") or [])})
+            columns = sorted({c for f in entry.frames for c in (f.values_changed or {})}
+                             | {c for f in entry.frames for c in (f.columns_added or [])})
             self._about.options = [WHOLE_CELL, *columns]  # a Select's options are text in the browser
         self.refresh()
 

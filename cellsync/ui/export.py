@@ -9,7 +9,7 @@ from pathlib import Path
 
 import panel as pn
 
-from ..store import open_store
+from ..store import TimelineEntry, open_store
 from . import html
 from .charts import column_profiles, histogram_pane
 from .parts import html_pane
@@ -28,7 +28,7 @@ def export(store: str | Path, output: str | Path, title: str = "CellSync report"
         for e in entries:
             parts.append(html_pane(html.export_cell(e)))
             parts += [histogram_pane(before, after, name) for name, before, after in _changed_columns(st, e)]
-        flagged = [(e, s) for e in entries for s in e.get("segments", []) if s.get("flagged")]
+        flagged = [(e, s) for e in entries for s in e.segments if s.flagged]
         if flagged:
             parts.insert(1, html_pane(html.export_flags(flagged), sizing_mode=None))
         page = pn.Column(*parts, stylesheets=[html.CSS], sizing_mode="stretch_width")
@@ -40,14 +40,14 @@ def export(store: str | Path, output: str | Path, title: str = "CellSync report"
     return out
 
 
-def _changed_columns(st, entry: dict) -> list[tuple]:
+def _changed_columns(st, entry: TimelineEntry) -> list[tuple]:
     """(name, profile before, profile after) of (at most two) columns whose values each frame
     of the cell changed: what the report draws."""
     out = []
-    for f in entry["frames"]:
-        if f["change"] == "deleted" or f["rows_before"] is None:
+    for f in entry.frames:
+        if f.change == "deleted" or f.rows_before is None:
             continue
-        v = st.version(f["version"])
+        v = st.version(f.version)
         changed = [c.column for c in (v.diff.columns if v.diff else ()) if c.values_changed or c.missing_before != c.missing_after]
         if not changed or v.profile is None or not v.parent_id:
             continue

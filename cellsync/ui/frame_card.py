@@ -122,7 +122,7 @@ class FrameCard(pn.viewable.Viewer):
         if v is None:
             return
         entry = self.state.entry_of_version(v.id)
-        where = f"cell {entry['execution_count']}" if entry and entry["execution_count"] is not None else "a cell"
+        where = f"cell {entry.execution_count}" if entry and entry.execution_count is not None else "a cell"
         kind = v.operation.kind.replace("_", " ") if v.operation else v.change
         self._card.title = html.card_title(self.frame, self.index, len(self.versions), kind, where)
         # the same sentence the summary, the CLI and the export use for this change

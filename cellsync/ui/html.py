@@ -11,8 +11,10 @@ except where noted (`labels`, `titles`, `card_title`): those are escaped here to
 from __future__ import annotations
 
 import html as _html
+from typing import Iterable
 
 from .. import phrasing
+from ..store import ImpactSummary, MetricSummary, TimelineEntry
 
 CSS = """
 :host { --cs-flag: #b42318; --cs-muted: #667085; }
@@ -76,12 +78,12 @@ def error(text, testid: str | None = None) -> str:
     return f"<div class='cs-error'{attr}>{esc(text)}</div>"
 
 
-def header(title: str, path, read_only: bool, entries: list[dict], problem: str = "") -> str:
+def header(title: str, path, read_only: bool, entries, problem: str = "") -> str:
     """The page's heading: the store, how many cells and versions, how many flags."""
     if problem:
         return error(f"Could not read the store: {problem}")
-    cells, versions = len(entries), sum(len(e["frames"]) for e in entries)
-    flags = sum(1 for e in entries for s in e.get("segments", []) if s.get("flagged"))
+    cells, versions = len(entries), sum(len(e.frames) for e in entries)
+    flags = sum(1 for e in entries for s in e.segments if s.flagged)
     mode = " · read-only" if read_only else ""
     return (
         f"<h2 style='margin:4px 0'>{esc(title)}</h2>"
@@ -148,22 +150,22 @@ def render_markdown(text: str) -> str:
 # --- the cell view ---------------------------------------------------------------------------
 
 
-def cell_head(entry: dict) -> str:
+def cell_head(entry: TimelineEntry) -> str:
     """A cell's heading, summary, who wrote it, its error and its segment flags."""
-    count = entry["execution_count"]
+    count = entry.execution_count
     head = f"<h3 style='margin:8px 0 4px'>Cell {esc(count if count is not None else '')}"
-    head += " <span class='cs-error'>— failed</span>" if entry["status"] == "error" else ""
+    head += " <span class='cs-error'>— failed</span>" if entry.status == "error" else ""
     head += "</h3>"
-    parts = [head, f"<div class='cs-summary'>{esc(entry.get('summary') or 'No summary yet.')}</div>"]
-    if entry.get("unverified_numbers"):
-        parts.append(f"<div class='cs-flag'>Unverified numbers: {esc(', '.join(entry['unverified_numbers']))}</div>")
-    parts.append(muted(f"Summary by {entry.get('summary_model') or 'offline'}"))
-    if entry["error"]:
-        parts.append(error(f"{entry['error']['type']}: {entry['error']['message']}"))
-    flags = [s for s in entry.get("segments", []) if s.get("flagged")]
+    parts = [head, f"<div class='cs-summary'>{esc(entry.summary or 'No summary yet.')}</div>"]
+    if entry.unverified_numbers:
+        parts.append(f"<div class='cs-flag'>Unverified numbers: {esc(', '.join(entry.unverified_numbers))}</div>")
+    parts.append(muted(f"Summary by {entry.summary_model or 'offline'}"))
+    if entry.error:
+        parts.append(error(f"{entry.error.type}: {entry.error.message}"))
+    flags = [s for s in entry.segments if s.flagged]
     if flags:
         parts.append("<ul style='margin:4px 0'>" + "".join(
-            f"<li><span class='cs-flag'>⚑</span> {esc(phrasing.flag_line(s, entry['frames']))}</li>" for s in flags) + "</ul>")
+            f"<li><span class='cs-flag'>⚑</span> {esc(phrasing.flag_line(s, entry.frames))}</li>" for s in flags) + "</ul>")
     return "".join(parts)
 
 
@@ -178,12 +180,12 @@ def cell_more(steps: str | None, code: str | None) -> str:
     return "".join(parts)
 
 
-def cell_metrics(metrics: list[dict]) -> str:
+def cell_metrics(metrics: Iterable[MetricSummary]) -> str:
     if not metrics:
         return ""
     return "<b>Metrics</b>" + table(
-        [{"metric": m["name"], "segment": m["segment"] or "all", "value": m["value"], "before": m["previous"],
-          "rows": m["n"], "model": m["model"] or ""} for m in metrics])
+        [{"metric": m.name, "segment": m.segment or "all", "value": m.value, "before": m.previous,
+          "rows": m.n, "model": m.model or ""} for m in metrics])
 
 
 # --- a frame card ----------------------------------------------------------------------------
@@ -275,25 +277,25 @@ def export_heading(title: str, path, cells: int) -> str:
     return f"<h1>{esc(title)}</h1><p class='cs-muted'>{esc(path)} · {cells:,} cells</p>"
 
 
-def export_cell(entry: dict) -> str:
+def export_cell(entry: TimelineEntry) -> str:
     """One cell of the report: heading, summary, badges, flags, the code (collapsed)."""
-    count = entry["execution_count"] if entry["execution_count"] is not None else ""
-    block = [f"<h3>Cell {esc(count)}{' — failed' if entry['status'] == 'error' else ''}</h3>",
-             f"<div class='cs-summary'>{esc(entry.get('summary') or '')}</div>"]
+    count = entry.execution_count if entry.execution_count is not None else ""
+    block = [f"<h3>Cell {esc(count)}{' — failed' if entry.status == 'error' else ''}</h3>",
+             f"<div class='cs-summary'>{esc(entry.summary or '')}</div>"]
     for b, flag in phrasing.badges(entry):
         block.append(f"<span class='cs-badge{' flag' if flag else ''}'>{esc(b)}</span>")
-    for s in entry.get("segments", []):
-        if s.get("flagged"):
-            block.append(f"<div class='cs-flag'>⚑ {esc(phrasing.flag_line(s, entry['frames']))}</div>")
-    block.append(f"<details><summary>Code</summary>{highlight(entry['code'])}</details>")
+    for s in entry.segments:
+        if s.flagged:
+            block.append(f"<div class='cs-flag'>⚑ {esc(phrasing.flag_line(s, entry.frames))}</div>")
+    block.append(f"<details><summary>Code</summary>{highlight(entry.code)}</details>")
     return "".join(block)
 
 
-def export_flags(flagged: list[tuple[dict, dict]]) -> str:
+def export_flags(flagged: list[tuple[TimelineEntry, ImpactSummary]]) -> str:
     """The report's table of flagged segments: (entry, segment impact) pairs."""
     rows = "".join(
-        f"<tr><td>{esc(e['execution_count'])}</td><td>{esc(s['frame'])}</td><td>{esc(s['name'])}</td>"
-        f"<td>{s['rows_removed']:,} of {s['rows_before']:,}</td><td>{100 * s['removal_rate']:.1f}%</td>"
-        f"<td>{100 * s['overall_removal_rate']:.1f}%</td></tr>" for e, s in flagged)
+        f"<tr><td>{esc(e.execution_count)}</td><td>{esc(s.frame)}</td><td>{esc(s.name)}</td>"
+        f"<td>{s.rows_removed:,} of {s.rows_before:,}</td><td>{100 * s.removal_rate:.1f}%</td>"
+        f"<td>{100 * s.overall_removal_rate:.1f}%</td></tr>" for e, s in flagged)
     return ("<h2>Flags</h2><table><tr><th>cell</th><th>frame</th><th>segment</th><th>removed</th><th>rate</th>"
             "<th>overall</th></tr>" + rows + "</table>")

@@ -18,7 +18,7 @@ import param
 
 from .. import chat
 from ..errors import CellsyncError
-from ..store import Store, open_store
+from ..store import Store, TimelineEntry, open_store
 from .parts import session
 
 
@@ -99,7 +99,7 @@ class DashboardState(param.Parameterized):
         whole notebook)."""
         marks, chat_mark = self.store.marks(), chat.signature(self.store)
         entries = self.store.timeline()
-        self.param.update(entries=Entries(tuple(entries), frozenset(e["id"] for e in entries)),
+        self.param.update(entries=Entries(tuple(entries), frozenset(e.id for e in entries)),
                           open_threads=chat.open_counts(self.store), marks=marks, chat_mark=chat_mark)
 
     def poll(self) -> None:
@@ -125,10 +125,10 @@ class DashboardState(param.Parameterized):
             self.param.trigger("chat")
             return
         if changed:
-            fresh = {e["id"]: e for e in self.store.timeline(cells=changed)}
-            entries = [fresh.pop(e["id"], e) for e in self.entries]
+            fresh = {e.id: e for e in self.store.timeline(cells=changed)}
+            entries = [fresh.pop(e.id, e) for e in self.entries]
             entries += list(fresh.values())  # new cells, in store order
-            self.entries = Entries(tuple(entries), frozenset(changed & {e["id"] for e in entries}))
+            self.entries = Entries(tuple(entries), frozenset(changed & {e.id for e in entries}))
         self.marks = marks
         chat_mark = chat.signature(self.store)
         if chat_mark != self.chat_mark:
@@ -137,19 +137,19 @@ class DashboardState(param.Parameterized):
 
     # --- looking things up -------------------------------------------------------------------
 
-    def entry(self, cell_id: int | None) -> dict | None:
-        return next((e for e in reversed(self.entries) if e["id"] == cell_id), None) if cell_id is not None else None
+    def entry(self, cell_id: int | None) -> TimelineEntry | None:
+        return next((e for e in reversed(self.entries) if e.id == cell_id), None) if cell_id is not None else None
 
-    def entry_of_version(self, version_id: str) -> dict | None:
+    def entry_of_version(self, version_id: str) -> TimelineEntry | None:
         """The cell that made a version (the latest such cell)."""
         for e in reversed(self.entries):
-            if any(f["version"] == version_id for f in e["frames"]):
+            if any(f.version == version_id for f in e.frames):
                 return e
         return None
 
-    def entry_of_count(self, execution_count: int) -> dict | None:
+    def entry_of_count(self, execution_count: int) -> TimelineEntry | None:
         """The latest run of the cell with this execution count (what `[cell N]` cites)."""
-        return next((e for e in reversed(self.entries) if e["execution_count"] == execution_count), None)
+        return next((e for e in reversed(self.entries) if e.execution_count == execution_count), None)
 
     # --- acting ------------------------------------------------------------------------------
 

@@ -74,7 +74,7 @@ class ThreadView(pn.viewable.Viewer):
             target = self.state.entry_of_count(n)
             if target is not None:
                 b = pn.widgets.Button(label=f"Open cell {n}", width=120)
-                b.on_click(lambda e, cid=target["id"]: self.state.select(cid))
+                b.on_click(lambda e, cid=target.id: self.state.select(cid))
                 buttons.append(b)
         if [b.label for b in buttons] != [b.label for b in self._cites.objects]:
             self._cites.objects = buttons

@@ -12,6 +12,7 @@ import panel as pn
 import param
 
 from .. import phrasing
+from ..store import TimelineEntry
 from .parts import later, read_only_table
 from .state import DashboardState
 
@@ -26,18 +27,18 @@ def first_line(code: str | None, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def timeline_row(e: dict, run: int, open_threads: int = 0) -> dict:
+def timeline_row(e: TimelineEntry, run: int, open_threads: int = 0) -> dict:
     """One cell as a timeline row; `run` > 1 marks a re-run of the same notebook cell, so
     re-runs read as one cell's history."""
     rerun = f"↻ run {run}: " if run > 1 else ""
     return {
-        "id": e["id"],
-        "#": "" if e["execution_count"] is None else str(e["execution_count"]),
-        "Cell": rerun + first_line(e["code"], 60),
-        "What happened": e.get("summary") or "",
-        "Changes": " · ".join(b for b, _ in phrasing.badges({**e, "open_threads": open_threads})),
-        "Status": "error" if e["status"] == "error" else "ok",
-        "Time": (e.get("started_at") or "")[11:19],
+        "id": e.id,
+        "#": "" if e.execution_count is None else str(e.execution_count),
+        "Cell": rerun + first_line(e.code, 60),
+        "What happened": e.summary or "",
+        "Changes": " · ".join(b for b, _ in phrasing.badges(e, open_threads)),
+        "Status": "error" if e.status == "error" else "ok",
+        "Time": (e.started_at or "")[11:19],
     }
 
 
@@ -69,7 +70,7 @@ class Timeline(pn.viewable.Viewer):
         self._table.param.watch(self._on_select, "selection")
         # what the table shows, row by row: (entry, open threads) and the row itself, so an
         # update compares only entries that are new objects or counts that moved
-        self._shown: list[tuple[dict, int]] = []
+        self._shown: list[tuple[TimelineEntry, int]] = []
         self._rows: list[dict] = []
         self._runs: dict[str, int] = {}
         self._update()
@@ -90,9 +91,9 @@ class Timeline(pn.viewable.Viewer):
     def _last_page(self, n_rows: int) -> int:
         return max(1, -(-n_rows // self.page_size))
 
-    def _row(self, entry: dict, count: int) -> dict:
+    def _row(self, entry: TimelineEntry, count: int) -> dict:
         """A new row; a re-run of a notebook cell says which run it is."""
-        cell = entry.get("cell_id")
+        cell = entry.cell_id
         run = self._runs.get(cell, 0) + 1 if cell else 1
         if cell:
             self._runs[cell] = run
@@ -102,13 +103,13 @@ class Timeline(pn.viewable.Viewer):
     def _update(self) -> None:
         entries, counts = self.state.entries, self.state.open_threads
         n = len(self._shown)
-        if not n or [e["id"] for e in entries[:n]] != [e["id"] for e, _ in self._shown]:
+        if not n or [e.id for e in entries[:n]] != [e.id for e, _ in self._shown]:
             # (a stream into a table no browser has shown yet reaches no browser: set it whole)
             self._reset(entries, counts)
             return
         patches: dict[str, list] = {c: [] for c in PATCHED}
         for i, e in enumerate(entries[:n]):
-            count = counts.get(e["id"], 0)
+            count = counts.get(e.id, 0)
             if e is self._shown[i][0] and count == self._shown[i][1]:
                 continue
             row = timeline_row(e, 0, count)
@@ -127,20 +128,20 @@ class Timeline(pn.viewable.Viewer):
         if len(entries) > n:
             self._append(entries[n:], counts)
 
-    def _reset(self, entries: list[dict], counts: dict) -> None:
+    def _reset(self, entries: list[TimelineEntry], counts: dict) -> None:
         self._runs = {}
-        self._shown = [(e, counts.get(e["id"], 0)) for e in entries]
+        self._shown = [(e, counts.get(e.id, 0)) for e in entries]
         self._rows = [self._row(e, c) for e, c in self._shown]
         # row labels are positions (0, 1, ...): what patch() relies on
         self._table.value = pd.DataFrame(self._rows, columns=COLUMNS, index=pd.RangeIndex(len(self._rows)))
         self._table.page = self._last_page(len(self._rows))
 
-    def _append(self, new: list[dict], counts: dict) -> None:
+    def _append(self, new: list[TimelineEntry], counts: dict) -> None:
         before = len(self._rows)
         follow = self._table.page >= self._last_page(before)  # only a reader on the last page
         rows = []
         for e in new:
-            self._shown.append((e, counts.get(e["id"], 0)))
+            self._shown.append((e, counts.get(e.id, 0)))
             rows.append(self._row(e, self._shown[-1][1]))
         self._rows += rows
         # labels continue the positions (Panel's own reset_index starts an empty table's rows
@@ -167,4 +168,4 @@ class Timeline(pn.viewable.Viewer):
 
     def _on_select(self, event) -> None:
         if event.new:
-            self.state.select(self._shown[event.new[0]][0]["id"])
+            self.state.select(self._shown[event.new[0]][0].id)

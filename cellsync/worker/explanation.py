@@ -25,7 +25,7 @@ class ExplanationStage:
         """The offline summary now (milliseconds), an LLM's later in its own thread."""
         entry = cell_entry(
             dataclasses.replace(cell, id=cell_pk), versions,
-            [{**impact_summary(imp.to_dict()), "frame": frame} for _, frame, imp in impacts],
+            [impact_summary({**imp.to_dict(), "frame": frame}) for _, frame, imp in impacts],
             [metric_summary(m.to_dict()) for m in metrics],
         )
         user = self.segments.user_texts()
