@@ -30,6 +30,18 @@ class Settings(param.Parameterized):
         doc="Above this many rows a version is persisted as a seeded sample of this size, "
         "labelled as sampled.",
     )
+    max_store_mb = param.Number(
+        default=2000.0,
+        bounds=(0, None),
+        doc="Store budget in MB (database and data files). Past it, new versions keep their "
+        "profile and diff and a seeded sample of budget_sample_rows rows instead of their full "
+        "data, and say so in their note. 0: no budget.",
+    )
+    budget_sample_rows = param.Integer(
+        default=10_000,
+        bounds=(1, None),
+        doc="Rows of the seeded sample a version keeps once the store is past max_store_mb.",
+    )
     sample_seed = param.Integer(default=0, doc="Seed for every sample CellSync draws.")
     histogram_bins = param.Integer(default=30, bounds=(1, 30), doc="Histogram bins per column.")
     top_values = param.Integer(default=20, bounds=(1, 1000), doc="Value counts kept per column.")

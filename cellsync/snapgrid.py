@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import CellsyncError, VersionDataUnavailable, VersionDataUnreadable
+from .errors import CellsyncError, VersionDataPruned, VersionDataUnavailable, VersionDataUnreadable
 from .profile import ColumnProfile, _profile_column_safely, label_text
 from .records import Record
 from .segments import Segment, SegmentError, _unknown
@@ -30,7 +30,7 @@ class SnapCell(Record):
     frame_rows: int | None
     segment_rows: int | None
     share: float | None
-    status: str  # exact | estimated from sample | column gone | does not fit | not persisted | data unreadable | deleted
+    status: str  # exact | estimated from sample | column gone | does not fit | not persisted | data pruned | data unreadable | deleted
     distributions: dict[str, ColumnProfile] | None = None
     flagged: bool = False  # the cell's stored impact flagged this segment
     note: str | None = None
@@ -56,6 +56,7 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
         close = difflib.get_close_matches(frame, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else (f"; frames: {', '.join(known)}" if known else "")
         raise CellsyncError(f"no frame {frame!r} in {store.path}{hint}")
+    store.forget_stale_plans(versions)  # a prune since this connection last read them
     cells = {c.id: c for c in store.cells()}
     flagged = {(i["version_id"]) for i in store.impacts(frame=frame, segment=seg.text) if i["flagged"]}
     cache: dict = {}
@@ -73,6 +74,9 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
         )
         if v.change == "deleted":
             out.append(SnapCell(**base, segment_rows=None, share=None, status="deleted"))
+            continue
+        if v.data is not None and v.data.kind == "pruned":
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="data pruned", note=v.data.note))
             continue
         if v.data is None or v.data.kind == "none":
             out.append(SnapCell(**base, segment_rows=None, share=None, status="not persisted",
@@ -93,6 +97,9 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
         except VersionDataUnreadable as exc:  # this version only: the grid goes on
             out.append(SnapCell(**base, segment_rows=None, share=None, status="data unreadable",
                                 note=f"{exc}" if v.id in str(exc) else f"version {v.id}: {exc}"))
+            continue
+        except VersionDataPruned as exc:  # a base pruned after this grid's versions were read
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="data pruned", note=str(exc)))
             continue
         except VersionDataUnavailable as exc:
             out.append(SnapCell(**base, segment_rows=None, share=None, status="not persisted", note=str(exc)))
