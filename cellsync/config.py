@@ -124,6 +124,14 @@ class Settings(param.Parameterized):
         doc="Print one short line (no stack) under the cell after which CellSync first met a kind of "
             "problem of its own; details go to the store's cellsync.log and `%cellsync status`.",
     )
+    snapgrid_duckdb_rows = param.Integer(
+        default=1_000_000,
+        bounds=(0, None),
+        doc="SnapGrid reads a frame whose largest version has at least this many rows through "
+        "DuckDB over the store's Parquet files, when duckdb and polars are installed "
+        "(`cellsync[engines]`); smaller frames, or without them, through pandas. Same answers. "
+        "0: always DuckDB.",
+    )
     # --- engines (polars, Spark): cellsync/engines, docs/engines.md ---
     spark_sample_rows = param.Integer(
         default=100_000, bounds=(0, None),

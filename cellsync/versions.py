@@ -41,6 +41,10 @@ class ColumnRef(Record):
     dtype: str | None = None  # the column's pandas dtype, restored on reading
     meta: dict | None = None  # what the encoding needs to decode (fill value, categories, ...)
     note: str | None = None  # encoding "none": "not persisted: <reason>"
+    # a full version's column whose values equal the base's column at this position on the
+    # rows `parent_rows` names (from the diff): readers may carry what they know of the base
+    # (SnapGrid's segment masks) instead of reading the column again
+    same_as: int | None = None
 
 
 @dataclass(frozen=True)
@@ -203,13 +207,22 @@ class ColumnFiles:
         return key, self._atomic(path, lambda tmp: np.save(tmp, positions, allow_pickle=False))
 
     def read_positions(self, key: str, n_parent: int) -> np.ndarray:
-        path = self._path(key, ".npy")
-        if not path.exists():
-            raise VersionDataUnavailable(f"row file {key} is missing from the store")
-        stored = self._read(path, lambda: np.load(path, allow_pickle=False))
+        stored = self.read_stored_positions(key)
         if stored.dtype == np.uint8:
             return np.flatnonzero(np.unpackbits(stored, count=n_parent)).astype(np.int64)
         return stored.astype(np.int64, copy=False)
+
+    def read_stored_positions(self, key: str) -> np.ndarray:
+        """The row file as written: a packed bitmask (uint8, `np.packbits` order) of a filter,
+        or int32/int64 positions."""
+        path = self._path(key, ".npy")
+        if not path.exists():
+            raise VersionDataUnavailable(f"row file {key} is missing from the store")
+        return self._read(path, lambda: np.load(path, allow_pickle=False))
+
+    def parquet_path(self, key: str) -> Path:
+        """Where a column file is (for readers that scan Parquet themselves: DuckDB)."""
+        return self._path(key, ".parquet")
 
     def leftovers(self, referenced: set[str], min_age: float) -> list[Path]:
         """Files no committed version references (a killed writer's columns) and temporary
@@ -637,11 +650,15 @@ def persist(
         sample_of = len(frame)
         frame = frame.iloc[take]
         sampled = True
+    # whole, though its parent had the same values: the chain was long, or rows were added
+    carry = (same_columns or {}) if (
+        not sampled and parent is not None and parent.kind in ("full", "delta") and not parent.sampled
+        and parent_positions is not None and bool((parent_positions >= 0).all())) else {}
     refs = []
     for j in range(frame.shape[1]):
         ref, n = column(j)
         written += n
-        refs.append(ref)
+        refs.append(dataclasses.replace(ref, same_as=carry[j]) if j in carry and ref.encoding != "none" else ref)
     index, n = _write_index(files, frame)
     written += n
     return DataPlan(
