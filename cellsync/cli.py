@@ -287,18 +287,55 @@ def status(store, as_json, repair):
         click.echo(f"repair: removed {files} leftover file(s), {size / 1e6:.2f} MB", err=as_json)
     with _open(store) as st:
         summary = st.summary()
+        try:
+            size = st.size_by_frame()
+        except CellsyncError as exc:
+            raise _fail(exc) from None
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
+        click.echo(json.dumps({**summary, "size": size.to_dict()}, indent=2, default=str))
         return
     click.echo(f"store: {summary['path']}")
     click.echo(f"sessions: {summary['sessions']}  cells: {summary['cells']}  "
                f"versions: {summary['versions']}  frames: {summary['frames']}  "
                f"size: {summary['size_bytes'] / 1e6:.2f} MB")
+    click.echo(f"size: database {_mb(size.database)}" + (f", unreferenced files {_mb(size.unreferenced)}"
+                                                          if size.unreferenced else ""))
+    for frame, n in sorted(size.frames.items(), key=lambda kv: (-kv[1], kv[0])):
+        click.echo(f"  {frame}: {_mb(n)}")
     if summary["problems"]:
         for p in summary["problems"]:
             click.echo(f"problem {p['kind']} x{p['count']}: {p['message']}")
     else:
         click.echo("problems: none")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.2f} MB"
+
+
+@main.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--keep-last", type=click.IntRange(min=1), default=None,
+              help="Keep the data of each frame's newest N versions; drop the older ones'.")
+@click.option("--before", type=int, default=None,
+              help="Drop the data of versions from cells before this one (the store's cell id: `id` in `show --json`).")
+def prune(store, keep_last, before):
+    """Drop old versions' data files from STORE; cells, profiles, diffs, impacts, flags and messages stay."""
+    from .store import Store
+
+    if (keep_last is None) == (before is None):
+        raise click.UsageError("give one of --keep-last N or --before CELL")
+    _open(store).close()  # a missing or broken store: the same one line as `status`
+    try:
+        with Store(store) as st:
+            before_size = st.size_by_frame().total
+            result = st.prune(keep_last=keep_last, before=before)
+            after_size = st.size_by_frame().total
+    except CellsyncError as exc:
+        raise _fail(exc) from None
+    click.echo(f"pruned the data of {result.versions_pruned} version(s); rewrote {result.versions_rewritten} kept "
+               f"version(s) whole; removed {result.files_removed} file(s), {_mb(result.bytes_freed)}; "
+               f"store {_mb(before_size)} -> {_mb(after_size)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,6 +30,18 @@ class Settings(param.Parameterized):
         doc="Above this many rows a version is persisted as a seeded sample of this size, "
         "labelled as sampled.",
     )
+    max_store_mb = param.Number(
+        default=2000.0,
+        bounds=(0, None),
+        doc="Store budget in MB (database and data files). Past it, new versions keep their "
+        "profile and diff and a seeded sample of budget_sample_rows rows instead of their full "
+        "data, and say so in their note. 0: no budget.",
+    )
+    budget_sample_rows = param.Integer(
+        default=10_000,
+        bounds=(1, None),
+        doc="Rows of the seeded sample a version keeps once the store is past max_store_mb.",
+    )
     sample_seed = param.Integer(default=0, doc="Seed for every sample CellSync draws.")
     histogram_bins = param.Integer(default=30, bounds=(1, 30), doc="Histogram bins per column.")
     top_values = param.Integer(default=20, bounds=(1, 1000), doc="Value counts kept per column.")
@@ -111,6 +123,14 @@ class Settings(param.Parameterized):
         default=True,
         doc="Print one short line (no stack) under the cell after which CellSync first met a kind of "
             "problem of its own; details go to the store's cellsync.log and `%cellsync status`.",
+    )
+    snapgrid_duckdb_rows = param.Integer(
+        default=1_000_000,
+        bounds=(0, None),
+        doc="SnapGrid reads a frame whose largest version has at least this many rows through "
+        "DuckDB over the store's Parquet files, when duckdb and polars are installed "
+        "(`cellsync[engines]`); smaller frames, or without them, through pandas. Same answers. "
+        "0: always DuckDB.",
     )
     # --- engines (polars, Spark): cellsync/engines, docs/engines.md ---
     spark_sample_rows = param.Integer(

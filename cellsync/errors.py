@@ -44,6 +44,15 @@ class VersionDataUnreadable(VersionDataUnavailable):
     """A version's data was persisted but a file of it cannot be read (damaged or truncated)."""
 
 
+class VersionDataPruned(VersionDataUnavailable):
+    """A version's data was dropped by `cellsync prune`; its profile and diff are kept."""
+
+
+class StoreInUse(StoreError):
+    """A running kernel is recording into the store, and the operation (`cellsync prune`)
+    must not run beside it."""
+
+
 class NotebookNotFound(CellsyncError):
     """The notebook to replay does not exist or is not a notebook."""
 

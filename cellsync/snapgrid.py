@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import CellsyncError, VersionDataUnavailable, VersionDataUnreadable
+from .errors import CellsyncError, VersionDataPruned, VersionDataUnavailable, VersionDataUnreadable
 from .profile import ColumnProfile, _profile_column_safely, label_text
 from .records import Record
 from .segments import Segment, SegmentError, _unknown
@@ -30,7 +30,7 @@ class SnapCell(Record):
     frame_rows: int | None
     segment_rows: int | None
     share: float | None
-    status: str  # exact | estimated from sample | column gone | does not fit | not persisted | data unreadable | deleted
+    status: str  # exact | estimated from sample | column gone | does not fit | not persisted | data pruned | data unreadable | deleted
     distributions: dict[str, ColumnProfile] | None = None
     flagged: bool = False  # the cell's stored impact flagged this segment
     note: str | None = None
@@ -45,8 +45,13 @@ class SnapGrid(Record):
     cells: tuple[SnapCell, ...]
 
 
-def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...] | list[str] = ()) -> SnapGrid:
-    """The grid for `segment` (text or Segment) over every version of `frame` in `store`."""
+def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...] | list[str] = (),
+             engine: str | None = None) -> SnapGrid:
+    """The grid for `segment` (text or Segment) over every version of `frame` in `store`.
+
+    `engine`: "pandas" or "duckdb" (`snapscan.ScanMasks`); None chooses by the frame's size
+    (settings.snapgrid_duckdb_rows) and whether duckdb and polars are installed. Both give
+    the same grid."""
     seg = segment if isinstance(segment, Segment) else Segment.from_text(segment)
     versions = store.versions(frame=frame, profiles=False)  # plans are enough; profiles are big
     if not versions:
@@ -56,10 +61,31 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
         close = difflib.get_close_matches(frame, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else (f"; frames: {', '.join(known)}" if known else "")
         raise CellsyncError(f"no frame {frame!r} in {store.path}{hint}")
+    store.forget_stale_plans(versions)  # a prune since this connection last read them
+    cache: dict = {}
+    masks = _masks(store, seg, versions, cache, engine)
+    try:
+        return _grid(store, frame, seg, versions, columns, masks, cache)
+    finally:
+        getattr(masks, "close", lambda: None)()
+
+
+def _masks(store, seg: Segment, versions, cache: dict, engine: str | None):
+    from . import snapscan
+
+    if engine is None:
+        rows = max((v.data.rows for v in versions if v.data is not None), default=0)
+        engine = "duckdb" if rows >= default_settings.snapgrid_duckdb_rows and snapscan.available() else "pandas"
+    if engine == "duckdb":
+        return snapscan.ScanMasks(store, seg, versions, cache)
+    if engine != "pandas":
+        raise CellsyncError(f"unknown SnapGrid engine {engine!r}: 'pandas' or 'duckdb'")
+    return SegmentMasks(store, seg, cache)
+
+
+def _grid(store, frame: str, seg: Segment, versions, columns, masks, cache: dict) -> SnapGrid:
     cells = {c.id: c for c in store.cells()}
     flagged = {(i["version_id"]) for i in store.impacts(frame=frame, segment=seg.text) if i["flagged"]}
-    cache: dict = {}
-    masks = SegmentMasks(store, seg, cache)
     out = []
     ever_fit = False
     last_error: SegmentError | None = None
@@ -74,6 +100,9 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
         if v.change == "deleted":
             out.append(SnapCell(**base, segment_rows=None, share=None, status="deleted"))
             continue
+        if v.data is not None and v.data.kind == "pruned":
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="data pruned", note=v.data.note))
+            continue
         if v.data is None or v.data.kind == "none":
             out.append(SnapCell(**base, segment_rows=None, share=None, status="not persisted",
                                 note=(v.data.note if v.data else None) or v.note))
@@ -87,12 +116,17 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
                                 note=f"no column {', '.join(map(repr, gone))} in this version"))
             continue
         try:
-            mask = masks.get(v.id, tuple(labels[col] for col in seg.columns))
+            positions = tuple(labels[col] for col in seg.columns)
+            inside, n = masks.count(v.id, positions)
             shown = [col for col in columns if col in labels]
             data = store.load_columns(v.id, [labels[col] for col in shown], cache) if shown else None
+            inside_rows = masks.inside(v.id, positions) if shown else None
         except VersionDataUnreadable as exc:  # this version only: the grid goes on
             out.append(SnapCell(**base, segment_rows=None, share=None, status="data unreadable",
                                 note=f"{exc}" if v.id in str(exc) else f"version {v.id}: {exc}"))
+            continue
+        except VersionDataPruned as exc:  # a base pruned after this grid's versions were read
+            out.append(SnapCell(**base, segment_rows=None, share=None, status="data pruned", note=str(exc)))
             continue
         except VersionDataUnavailable as exc:
             out.append(SnapCell(**base, segment_rows=None, share=None, status="not persisted", note=str(exc)))
@@ -102,13 +136,11 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
             out.append(SnapCell(**base, segment_rows=None, share=None, status="does not fit", note=str(exc)))
             continue
         ever_fit = True
-        inside, n = int(mask.sum()), len(mask)
         sampled = v.data.sampled
         status = "estimated from sample" if sampled else "exact"
         share = inside / n if n else None
         rows = round(inside * v.data.sample_of / n) if sampled and n else inside
         dists = {}
-        inside_rows = np.flatnonzero(mask) if shown else None
         for j, col in enumerate(shown):
             dists[col] = _profile_column_safely(data.iloc[inside_rows, j], labels[col], default_settings)
         out.append(SnapCell(**base, segment_rows=rows, share=share, status=status,
@@ -118,13 +150,32 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
     return SnapGrid(frame=frame, segment=seg.text, name=seg.name, columns=tuple(columns), cells=tuple(out))
 
 
+def carried_from(store, plan, positions: tuple[int, ...]) -> tuple[str, tuple[int, ...]] | None:
+    """(base version, positions of the segment's columns there) when this version kept those
+    columns' values from its base — a delta's references, or a whole version's `same_as` (a
+    chain cut by `full_version_every`) over a base whose data is there — so its segment mask
+    is the base's at `parent_rows`; None: evaluate the version's own columns."""
+    if not positions:
+        return None
+    if plan.kind == "delta" and all(plan.columns[p].parent is not None for p in positions):
+        return plan.base, tuple(plan.columns[p].parent for p in positions)
+    if plan.kind == "full" and plan.base and plan.parent_rows and all(plan.columns[p].same_as is not None for p in positions):
+        try:
+            base = store.plan(plan.base)
+        except CellsyncError:
+            return None
+        if base.kind in ("full", "delta") and not base.sampled:  # not pruned since
+            return plan.base, tuple(plan.columns[p].same_as for p in positions)
+    return None
+
+
 class SegmentMasks:
     """Which rows of a version are in the segment, carried down the delta chain.
 
-    A version stored as a delta that keeps its parent's values of the segment's columns (a
-    filter, a sort, a column added or rewritten elsewhere) has the parent's mask taken at its
-    kept rows: no columns rebuilt, no segment evaluated. Only versions that wrote one of those
-    columns anew (or are stored whole) read them and evaluate the segment. Masks are keyed by
+    A version that keeps its parent's values of the segment's columns (a filter, a sort, a
+    column added or rewritten elsewhere; stored as a delta, or whole with `same_as`) has the
+    parent's mask taken at its kept rows: no columns rebuilt, no segment evaluated. Only
+    versions that wrote one of those columns anew (or the first) read them and evaluate the segment. Masks are keyed by
     the column positions they were computed from, so a renamed column still finds its parent's.
     """
 
@@ -136,22 +187,38 @@ class SegmentMasks:
         self._masks: BoundedDict = BoundedDict(keep)
         self._rows: BoundedDict = BoundedDict(keep)
 
+    def count(self, version_id: str, positions: tuple[int, ...]) -> tuple[int, int]:
+        """(rows in the segment, rows) of a version."""
+        mask = self.get(version_id, positions)
+        return int(mask.sum()), len(mask)
+
+    def inside(self, version_id: str, positions: tuple[int, ...]) -> np.ndarray:
+        """Positions of the version's rows that are in the segment."""
+        return np.flatnonzero(self.get(version_id, positions))
+
     def get(self, version_id: str, positions: tuple[int, ...]) -> np.ndarray:
         key = (version_id, positions)
         mask = self._masks.get(key)
         if mask is not None:
             return mask
         plan = self._store.plan(version_id)
-        if plan.kind == "delta" and positions and all(plan.columns[p].parent is not None for p in positions):
-            parent = self.get(plan.base, tuple(plan.columns[p].parent for p in positions))
-            take = self._kept_rows(version_id, plan)
-            mask = parent[take] if take is not None else parent
+        source = carried_from(self._store, plan, positions)
+        if source is not None:
+            mask = self._carry(version_id, plan, self.get(*source))
         else:
-            data = self._store.load_columns(version_id, list(positions), self._cache)
-            data.columns = pd.Index(list(self._seg.columns), dtype=object)  # the names the segment uses
-            mask = np.asarray(self._seg.mask(data), dtype=bool)
+            mask = self._evaluate(version_id, plan, positions)
         self._masks[key] = mask
         return mask
+
+    def _carry(self, version_id: str, plan, parent: np.ndarray) -> np.ndarray:
+        """The parent's mask at this version's kept rows."""
+        take = self._kept_rows(version_id, plan)
+        return parent[take] if take is not None else parent
+
+    def _evaluate(self, version_id: str, plan, positions: tuple[int, ...]) -> np.ndarray:
+        data = self._store.load_columns(version_id, list(positions), self._cache)
+        data.columns = pd.Index(list(self._seg.columns), dtype=object)  # the names the segment uses
+        return np.asarray(self._seg.mask(data), dtype=bool)
 
     def _kept_rows(self, version_id: str, plan):
         if not plan.parent_rows:

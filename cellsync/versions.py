@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .config import Settings
-from .errors import VersionDataUnavailable, VersionDataUnreadable
+from .errors import VersionDataPruned, VersionDataUnavailable, VersionDataUnreadable
 from .records import Record
 from .redact import secret_column
 
@@ -41,6 +41,10 @@ class ColumnRef(Record):
     dtype: str | None = None  # the column's pandas dtype, restored on reading
     meta: dict | None = None  # what the encoding needs to decode (fill value, categories, ...)
     note: str | None = None  # encoding "none": "not persisted: <reason>"
+    # a full version's column whose values equal the base's column at this position on the
+    # rows `parent_rows` names (from the diff): readers may carry what they know of the base
+    # (SnapGrid's segment masks) instead of reading the column again
+    same_as: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class IndexRef(Record):
 
 @dataclass(frozen=True)
 class DataPlan(Record):
-    kind: str  # full | delta | none
+    kind: str  # full | delta | none | pruned (dropped by `cellsync prune`; see store/budget.py)
     rows: int = 0
     base: str | None = None  # parent version id (delta)
     depth: int = 0  # deltas between this version and a full one
@@ -203,13 +207,22 @@ class ColumnFiles:
         return key, self._atomic(path, lambda tmp: np.save(tmp, positions, allow_pickle=False))
 
     def read_positions(self, key: str, n_parent: int) -> np.ndarray:
-        path = self._path(key, ".npy")
-        if not path.exists():
-            raise VersionDataUnavailable(f"row file {key} is missing from the store")
-        stored = self._read(path, lambda: np.load(path, allow_pickle=False))
+        stored = self.read_stored_positions(key)
         if stored.dtype == np.uint8:
             return np.flatnonzero(np.unpackbits(stored, count=n_parent)).astype(np.int64)
         return stored.astype(np.int64, copy=False)
+
+    def read_stored_positions(self, key: str) -> np.ndarray:
+        """The row file as written: a packed bitmask (uint8, `np.packbits` order) of a filter,
+        or int32/int64 positions."""
+        path = self._path(key, ".npy")
+        if not path.exists():
+            raise VersionDataUnavailable(f"row file {key} is missing from the store")
+        return self._read(path, lambda: np.load(path, allow_pickle=False))
+
+    def parquet_path(self, key: str) -> Path:
+        """Where a column file is (for readers that scan Parquet themselves: DuckDB)."""
+        return self._path(key, ".parquet")
 
     def leftovers(self, referenced: set[str], min_age: float) -> list[Path]:
         """Files no committed version references (a killed writer's columns) and temporary
@@ -230,9 +243,19 @@ class ColumnFiles:
     def remove_leftovers(self, referenced: set[str], min_age: float) -> tuple[int, int]:
         """Remove what `leftovers` finds; (files, bytes) removed. Each file's age is checked
         again right before it goes, in case a writer reused it meanwhile (see `touch`)."""
+        return self._remove_untouched(self.leftovers(referenced, min_age), time.time() - min_age)
+
+    def remove_keys(self, keys: set[str], not_after: float) -> tuple[int, int]:
+        """Remove the files of `keys`; (files, bytes) removed. A file modified after
+        `not_after` is left: a writer reused it meanwhile (see `touch`) for a version that
+        will need it."""
+        return self._remove_untouched(
+            (self._path(key, suffix) for key in keys for suffix in (".parquet", ".npy")), not_after)
+
+    @staticmethod
+    def _remove_untouched(paths, cutoff: float) -> tuple[int, int]:
         files = size = 0
-        cutoff = time.time() - min_age
-        for path in self.leftovers(referenced, min_age):
+        for path in paths:
             try:
                 st = path.stat()
                 if st.st_mtime > cutoff:
@@ -546,6 +569,7 @@ def persist(
     same_columns: dict[int, int] | None = None,
     same_index: bool = False,
     series: bool = False,
+    sample_rows: int | None = None,
 ) -> DataPlan:
     """Persist one version and return how to rebuild it.
 
@@ -554,6 +578,8 @@ def persist(
     on the kept rows equal the parent's (from the diff).
     same_index: the row labels are the parent's labels of the kept rows (from the diff).
     series: the version was a Series (`frame` is it as one column); read back as a Series.
+    sample_rows: the store is past its budget (settings.max_store_mb): keep at most this many
+    rows, a seeded sample, and never a delta (a delta keeps its parent's full data alive).
     """
     if not cfg.persist_data:
         return DataPlan(kind="none", rows=len(frame), note="persist_data is off", series=series)
@@ -583,6 +609,7 @@ def persist(
         and len(frame) <= cfg.max_persist_rows
         and bool((parent_positions >= 0).all())
         and parent.depth + 1 < cfg.full_version_every
+        and sample_rows is None
     )
     if can_delta:
         same_columns = same_columns or {}
@@ -616,17 +643,22 @@ def persist(
         )
 
     sampled, sample_of = False, None
-    if len(frame) > cfg.max_persist_rows:
+    limit = cfg.max_persist_rows if sample_rows is None else min(sample_rows, cfg.max_persist_rows)
+    if len(frame) > limit:
         rng = np.random.default_rng(cfg.sample_seed)
-        take = np.sort(rng.choice(len(frame), cfg.max_persist_rows, replace=False))
+        take = np.sort(rng.choice(len(frame), limit, replace=False))
         sample_of = len(frame)
         frame = frame.iloc[take]
         sampled = True
+    # whole, though its parent had the same values: the chain was long, or rows were added
+    carry = (same_columns or {}) if (
+        not sampled and parent is not None and parent.kind in ("full", "delta") and not parent.sampled
+        and parent_positions is not None and bool((parent_positions >= 0).all())) else {}
     refs = []
     for j in range(frame.shape[1]):
         ref, n = column(j)
         written += n
-        refs.append(ref)
+        refs.append(dataclasses.replace(ref, same_as=carry[j]) if j in carry and ref.encoding != "none" else ref)
     index, n = _write_index(files, frame)
     written += n
     return DataPlan(
@@ -700,6 +732,8 @@ def rebuild(
     segment must not be counted on values that are not there)."""
     if plan.kind == "none":
         raise VersionDataUnavailable(plan.note or "this version's data was not persisted")
+    if plan.kind == "pruned":
+        raise VersionDataPruned(plan.note or "this version's data was pruned")
     wanted = list(range(len(plan.columns))) if positions is None else list(positions)
     base = None
     take = None

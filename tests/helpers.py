@@ -11,6 +11,15 @@ def run(ip, code: str):
     return ip.run_cell(code, store_history=True)
 
 
+def run_cells(ip, cells, name: str = "df") -> list:
+    """Run each cell; a copy of `name` after each one (the versions pandas says there are)."""
+    out = []
+    for code in cells:
+        run(ip, code)
+        out.append(ip.user_ns[name].copy())
+    return out
+
+
 def recorded(ip=None, store_dir=None):
     """Flush the worker, then read the store from scratch, read-only, as another process would."""
     import cellsync

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 import cellsync
 from cellsync.cli import main
 from cellsync.segments import SegmentError
-from helpers import recorded, run
+from helpers import recorded, run, run_cells
 
 CELLS = [
     "rng = np.random.default_rng(3)\n"
@@ -23,10 +23,7 @@ CELLS = [
 
 @pytest.fixture
 def grid_store(shell):
-    versions = []
-    for code in CELLS:
-        run(shell, code)
-        versions.append(shell.user_ns["df"].copy())
+    versions = run_cells(shell, CELLS)
     return recorded(shell), versions
 
 

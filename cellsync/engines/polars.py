@@ -361,6 +361,7 @@ def _values(s) -> tuple[np.ndarray, bool]:
 def record(worker, ch, parent_id):
     """Profile, diff, persist and segment impacts of one polars change (worker thread)."""
     from ..store import Version
+    from ..worker.versions import with_budget_note
 
     pl = _pl()
     obj, cfg = ch.native, worker.cfg
@@ -375,17 +376,18 @@ def record(worker, ch, parent_id):
     else:
         d, match = new_diff(obj), None
     prof = profile(obj, cfg)
-    plan = _persist(worker, obj, parent_id, match)
+    budget = worker.budget_rows() if cfg.persist_data else None
+    plan = _persist(worker, obj, parent_id, match, budget)
     if parent is not None and match is not None and match.method not in ("reshape", "none"):
         ch.impacts = _impacts(worker, ch, parent, obj, d, match)
     worker.bytes_written += plan.bytes_written
     worker.plans[ch.version_id] = plan
     return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change=ch.change,
                    n_rows=obj.height, n_cols=obj.width, parent_id=parent_id, parent_frame=ch.parent_name,
-                   profile=prof, diff=d, data=plan, note=prof.note)
+                   profile=prof, diff=d, data=plan, note=with_budget_note(prof.note, plan, cfg, budget))
 
 
-def _persist(worker, df, parent_id, match) -> DataPlan:
+def _persist(worker, df, parent_id, match, budget: int | None = None) -> DataPlan:
     """Through the pandas path's `persist` (deltas, bitmasks, content-keyed column files), fed
     Arrow-backed pandas columns: numeric buffers are shared with polars, not copied."""
     cfg = worker.cfg
@@ -398,6 +400,7 @@ def _persist(worker, df, parent_id, match) -> DataPlan:
         parent_positions=match.parent_positions(df.height) if match is not None and match.method not in ("reshape", "none") else None,
         same_columns=match.same_columns if match is not None else None,
         same_index=False,
+        sample_rows=budget,
     )
 
 

@@ -14,6 +14,7 @@ One `Store` class, its methods grouped by concern in this package:
 - `frames.py`      versions and their data (plans, frames, columns, rows)
 - `timeline.py`    cells, impacts, metrics, explanations, the timeline, the marks a view polls
 - `chat.py`        threads and messages
+- `budget.py`      size by frame, `prune`, the recording kernel's lock
 - `records.py`     `CellRun`, `Version`, and the timeline entry (`TimelineEntry`, `FrameSummary`,
                    `ImpactSummary`, `MetricSummary`)
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .budget import Budget, PruneResult, StoreSize  # noqa: F401
 from .chat import ChatTables
 from .connection import Connection
 from .frames import Frames
@@ -34,7 +36,7 @@ from .timeline import Timeline
 from .writing import Writing
 
 
-class Store(Connection, Writing, Frames, Timeline, ChatTables):
+class Store(Connection, Writing, Frames, Timeline, ChatTables, Budget):
     """A CellSync store folder. `Store(path)` creates it if needed; `read_only=True` opens an
     existing one without writing anything (and raises StoreNotFound if there is none)."""
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..diff import FrameDiff
-from ..errors import StoreError, VersionDataUnavailable, VersionDataUnreadable
+from ..errors import StoreError, VersionDataPruned, VersionDataUnavailable, VersionDataUnreadable
 from ..operations import Operation
 from ..profile import FrameProfile
 from ..versions import DataPlan, rebuild
@@ -103,6 +103,15 @@ class Frames:
             plan = self._plans[version_id] = DataPlan.from_json(rows[0]["data"])
         return plan
 
+    def forget_stale_plans(self, versions: Iterable[Version]) -> None:
+        """Plans are cached per connection, and only `cellsync prune` ever changes one: if any
+        of these freshly read versions has another plan than the cached one, forget them all."""
+        for v in versions:
+            cached = self._plans.get(v.id)
+            if cached is not None and cached != v.data:
+                self._plans.clear()
+                return
+
     @contextlib.contextmanager
     def _reading(self, version_id: str):
         """A damaged data file is reported with the version it was read for."""
@@ -111,13 +120,27 @@ class Frames:
         except VersionDataUnreadable as exc:
             raise VersionDataUnreadable(f"version {version_id}: {exc}") from None
 
+    def _rebuild(self, version_id: str, **kw) -> pd.DataFrame:
+        """`rebuild` with this store's plans. A missing file with plans cached may mean a prune
+        in another process rewrote them: read the plans again, once."""
+        for attempt in (0, 1):
+            try:
+                with self._reading(version_id):
+                    return rebuild(self.files, self.plan(version_id), self.plan, **kw)
+            except (VersionDataPruned, VersionDataUnreadable):
+                raise
+            except VersionDataUnavailable:
+                if attempt or not len(self._plans):
+                    raise
+                self._plans.clear()
+                kw.pop("cache", None)  # bases built from the old plans
+
     def load_frame(self, version_id: str) -> pd.DataFrame:
         """Rebuild a version's data from the store alone (no kernel needed). Every column comes
         back exactly as it was, or, if it could not be kept (objects only pickle could store, a
         column named like a secret), as NA with its reason in
         `frame.attrs["cellsync_not_persisted"]` ({label: "not persisted: <reason>"})."""
-        with self._reading(version_id):
-            return rebuild(self.files, self.plan(version_id), self.plan)
+        return self._rebuild(version_id)
 
     def load(self, version_id: str) -> pd.DataFrame | pd.Series:
         """Like `load_frame`, but a version of a Series comes back as that Series."""
@@ -135,9 +158,8 @@ class Frames:
         key = (version_id, tuple(positions))
         if cache is not None and key in cache:
             return cache[key]
-        with self._reading(version_id):
-            # strict: a segment or distribution must never be computed on a column that is not there
-            frame = rebuild(self.files, self.plan(version_id), self.plan, positions, cache, strict=True)
+        # strict: a segment or distribution must never be computed on a column that is not there
+        frame = self._rebuild(version_id, positions=positions, cache=cache, strict=True)
         if cache is not None:
             cache[key] = frame
         return frame
@@ -155,8 +177,7 @@ class Frames:
     def rows_of(self, version_id: str, rows) -> pd.DataFrame:
         """Only some rows of a version (positions, in order): each level of its delta chain
         gathers just those rows, not all of them."""
-        with self._reading(version_id):
-            return rebuild(self.files, self.plan(version_id), self.plan, rows=np.asarray(rows, dtype=np.int64))
+        return self._rebuild(version_id, rows=np.asarray(rows, dtype=np.int64))
 
     def removed_rows(self, version_id: str, limit: int | None = None) -> pd.DataFrame:
         """The parent's rows that this version no longer has (the first `limit` of them)."""

@@ -17,6 +17,7 @@ from .. import quiet
 from ..changes import CellJob
 from ..config import Settings
 from ..store import Store
+from ..store.budget import hold_kernel_lock, release_kernel_lock
 from ..work import WorkCounter
 from .pipeline import Pipeline
 
@@ -34,6 +35,7 @@ class Worker:
         self._queue: queue.Queue = queue.Queue()
         self._work = WorkCounter()
         self._store: Store | None = None
+        self._lock = None  # held while this worker records: `cellsync prune` sees a kernel at work
         self.pipeline = Pipeline(self.store_path, session_id, cfg, on_problem, self.store)
         self.last_job_seconds = 0.0
         quiet.install()
@@ -87,20 +89,25 @@ class Worker:
         self._thread.join(timeout=1.0 if not drained else timeout)
         if self._store is not None and not self._thread.is_alive():
             self._store.close()
+            self._lock, lock = None, self._lock
+            release_kernel_lock(lock)
         return drained
 
     def store(self) -> Store:
         """The worker's own connection, opened on first use (in the worker's thread)."""
         if self._store is None:
             self._store = Store(self.store_path)
+            self._lock = self._lock or hold_kernel_lock(self.store_path)
         return self._store
 
     def close_store(self) -> None:
         """Close the connection; the next cell opens the store again (and, if the folder is
         gone or unusable, fails as a `worker.*` problem)."""
         store, self._store = self._store, None
+        lock, self._lock = self._lock, None
         if store is not None:
             store.close()
+        release_kernel_lock(lock)
 
     def record_problem(self, kind: str, message: str) -> None:
         """Count a problem in the store's `problems` table, from the worker's thread only

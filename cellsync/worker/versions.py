@@ -7,6 +7,7 @@ Also what the engines (`cellsync/engines`) record their frames through: `resolve
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..cache import BoundedDict
@@ -16,7 +17,7 @@ from ..diff import diff_frames, new_frame_diff
 from ..engines import engine_version
 from ..operations import choose_parent, follows_rows, same_rows
 from ..profile import profile_frame
-from ..store import Version
+from ..store import Version, store_size
 from ..versions import DataPlan, persist
 
 
@@ -35,6 +36,23 @@ class VersionStage:
         self.profiles: BoundedDict = BoundedDict(64)
         self.redirect: dict[str, str] = {}  # version found unchanged -> the version it equals
         self.bytes_written = 0
+        self._measured: tuple[float, int, int] | None = None  # (when, store bytes, bytes_written then)
+
+    def budget_rows(self) -> int | None:
+        """None while the store is within `max_store_mb`; past it, the rows a new version may
+        keep (`budget_sample_rows`). The size is measured on disk at most once a minute (other
+        writers may share the store: walking the folder every cell would cost more than the
+        cell) and in between grows by what this stage wrote."""
+        limit = self.cfg.max_store_mb
+        if not limit or not self.cfg.persist_data:
+            return None
+        now = time.monotonic()
+        if self._measured is None or now - self._measured[0] > 60:
+            self._measured = (now, store_size(self.store().path), self.bytes_written)
+        _, size, written_then = self._measured
+        if size + self.bytes_written - written_then <= limit * 1e6:
+            return None
+        return self.cfg.budget_sample_rows
 
     def run(self, job: CellJob) -> list[tuple[FrameChange, Version, Any]]:
         """Every change of the cell as (change, version, row match); a change that fails is
@@ -148,7 +166,9 @@ class VersionStage:
         if cached is None:
             profile = profile_frame(frame, cfg, reuse=self.reusable(parent_id, diff, match))
             parent_plan = self.parent_plan(parent_id)
+            budget = None
             try:
+                budget = self.budget_rows()
                 plan = persist(
                     self.store().files,
                     frame,
@@ -159,15 +179,16 @@ class VersionStage:
                     same_columns=match.same_columns if match else None,
                     same_index=match.same_index if match else False,
                     series=ch.is_series,
+                    sample_rows=budget,
                 )
             except Exception as exc:
                 # data that cannot be stored must not cost the version its diff and profile
                 self.on_problem(f"persist.{type(exc).__name__}", exc)
                 plan = DataPlan(kind="none", rows=len(frame), note=f"not persisted: {type(exc).__name__}: {exc}"[:300])
             self.bytes_written += plan.bytes_written
-            by_object[ch.object_key] = (profile, plan)
+            by_object[ch.object_key] = (profile, plan, budget)
         else:
-            profile, plan = cached
+            profile, plan, budget = cached
         self.plans[ch.version_id] = plan
         self.profiles[ch.version_id] = profile
         return Version(
@@ -182,5 +203,16 @@ class VersionStage:
             profile=profile,
             diff=diff,
             data=plan,
-            note=profile.note,
+            note=with_budget_note(profile.note, plan, cfg, budget),
         ), match
+
+
+def with_budget_note(note: str | None, plan: DataPlan, cfg: Settings, budget: int | None) -> str | None:
+    """The version's note, plus one plain sentence when the store budget (`budget`: the rows
+    `budget_rows` allowed) cut its data."""
+    if budget is None or not (plan.sampled and plan.sample_of) or plan.rows > budget:
+        return note
+    sentence = (f"The store is past its {cfg.max_store_mb:,g} MB budget (max_store_mb), so this version keeps "
+                f"its profile, its diff and a seeded sample of {plan.rows:,} of {plan.sample_of:,} rows, "
+                "not its full data.")
+    return f"{note} {sentence}" if note else sentence
