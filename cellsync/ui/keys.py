@@ -129,12 +129,21 @@ class TimelineKeys(pn.custom.JSComponent):
         ourUntil = Date.now() + 600;
       }
       function toNewest(attempt = 0) {
-        // every row has one height (Timeline's rowHeight), so the end of the scroll range is
-        // the newest row (Tabulator's scrollToRow(…, 'bottom') computed a negative offset for
-        // a row it had not drawn yet, and left the table at the top)
-        scrollOurselves(holder.scrollHeight);
+        // first to the end of the scroll range, which makes Tabulator draw the last rows
+        // (scrollToRow(…, 'bottom') on a row not drawn yet computes a negative offset and
+        // leaves the table at the top); then, the last row drawn, to that row: section
+        // headers are not as tall as rows, so the range's end is only near the newest row
+        const last = tab ? lastRow() : null;
+        const drawn = last && last.getElement() && last.getElement().isConnected && last.getElement().offsetParent !== null;
+        if (drawn) {
+          Promise.resolve(tab.scrollToRow(last.getComponent(), 'bottom', false)).catch(() => {});
+          ourTop = holder.scrollTop;
+          ourUntil = Date.now() + 600;
+        } else {
+          scrollOurselves(holder.scrollHeight);
+        }
         // a redraw in flight (new rows, a new size) can undo it: look again, a few times
-        setTimeout(() => { if (follow && tab && !atNewest() && attempt < 8) { toNewest(attempt + 1); } }, 150);
+        afterDraw(() => { if (follow && tab && !atNewest() && attempt < 8) { toNewest(attempt + 1); } });
       }
       function onScroll() {
         const now = Date.now();
