@@ -15,7 +15,8 @@ import pandas as pd
 from .errors import CellsyncError, VersionDataPruned, VersionDataUnavailable, VersionDataUnreadable
 from .profile import ColumnProfile, _profile_column_safely, label_text
 from .records import Record
-from .segments import Segment, SegmentError, _unknown
+from .segments import Segment, SegmentError
+from .segments.segment import _unknown
 from .config import settings as default_settings
 from .versions import decode_label
 
