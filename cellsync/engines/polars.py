@@ -10,6 +10,10 @@ same `FrameProfile` / `FrameDiff` / `DataPlan` a pandas frame gets.
 
 polars has no index: a frame's rows have a position only, so "row identity" is position or
 content (recorded as `index` / `content` so every existing reader understands it).
+
+One module per engine on purpose, although it is long: the polars profile, diff and
+version data are the pandas pipeline's three stages again, in polars expressions, and read
+best side by side.
 """
 
 from __future__ import annotations
