@@ -99,6 +99,34 @@ def test_join_groupby_union_dedup_withcolumn(sshell, spark):
     assert rows["people"].diff.columns_added == ("age2",) and rows["people"].diff.rows_removed == 0
 
 
+def test_rows_matched_by_a_key_only_on_request(sshell, spark, monkeypatch):
+    """Without `spark_row_key` a union of a filter and new rows keeps net counts; with it, the
+    removed, added and kept rows equal Spark SQL's anti-joins on the key; a key that repeats is
+    not used, and the version says why."""
+    import cellsync
+
+    run(sshell, "ev = spark.range(3000).select('id', (F.col('id') % 7).alias('g'))")
+    run(sshell, "ev2 = ev.filter('g != 3').union(spark.range(5000, 5120).select('id', F.lit(9).alias('g')))")
+    assert recorded(sshell).versions(frame="ev2")[-1].diff.row_identity == "none"
+    monkeypatch.setattr(cellsync.settings, "spark_row_key", "id")
+    run(sshell, "ev3 = ev.filter('g != 3').union(spark.range(5000, 5120).select('id', F.lit(9).alias('g')))")
+    run(sshell, "dup = ev.union(ev.filter('g == 1'))")
+    st = recorded(sshell)
+    d = st.versions(frame="ev3")[-1].diff
+    sshell.user_ns["ev"].createOrReplaceTempView("ev_sql")
+    sshell.user_ns["ev3"].createOrReplaceTempView("ev3_sql")
+
+    def count(sql):
+        return spark.sql(sql).collect()[0][0]
+
+    assert d.row_identity == "key"
+    assert d.rows_removed == count("select count(*) from ev_sql a left anti join ev3_sql b on a.id = b.id") == 3000 // 7 + (1 if 3000 % 7 > 3 else 0)
+    assert d.rows_added == count("select count(*) from ev3_sql a left anti join ev_sql b on a.id = b.id") == 120
+    assert d.rows_kept == count("select count(*) from ev3_sql a left semi join ev_sql b on a.id = b.id")
+    dup = st.versions(frame="dup")[-1]
+    assert dup.diff.row_identity == "none" and "rows not matched by id" in dup.note
+
+
 def test_plan_that_fails_when_run_is_one_status_line(sshell):
     from cellsync.extension import current_tracker
 
