@@ -64,6 +64,31 @@ def test_filter_rows_and_segment_counts_match_spark_sql(sshell, spark):
 
 
 @pytest.mark.engines_smoke
+def test_suggested_segments_on_a_spark_frame_flag_its_filter(sshell, spark):
+    """Segments are suggested from a Spark frame's profile; a later filter's impact on each
+    is counted exactly (Spark SQL), flagged where disproportionate, and a segment on the
+    column the filter tested is by construction."""
+    run(sshell, "pp = people.withColumn('income', F.when((F.col('region') == 'north') & (F.col('age') % 3 > 0), None).otherwise(F.lit(1.0)))")
+    st = recorded(sshell)
+    suggested = {s.text for s in st.segments("pp") if s.source == "suggested"}
+    assert {'region == "north"', 'region == "south"', "income is missing"} <= suggested
+    sshell.user_ns["pp"].createOrReplaceTempView("pp_sql")
+    run(sshell, "pp = pp.filter(F.col('income').isNotNull())")
+    st = recorded(sshell)
+    v = st.versions(frame="pp")[-1]
+    imps = {i["segment"]: i for i in st.impacts(frame="pp") if i["version_id"] == v.id}
+
+    def count(where):
+        return spark.sql(f"select count(*) from pp_sql where {where}").collect()[0][0]
+
+    north = imps['region == "north"']
+    assert north["rows_before"] == count("region = 'north'")
+    assert north["rows_removed"] == count("region = 'north' and income is null")
+    assert north["flagged"] and not imps['region == "south"']["flagged"]
+    missing = imps["income is missing"]
+    assert missing["by_construction"] and not missing["flagged"]
+
+
 def test_sample_is_seeded_labelled_and_readable_without_spark(sshell, spark, monkeypatch):
     import cellsync
 

@@ -335,6 +335,7 @@ def record(worker, ch, parent_id):
             guard.check(exc)
             raise
     prof = profile_from(n_rows, stats, df, sample, cfg)
+    ch.sample = sample
     key_note = None
     if by_key is not None and not by_key["unique"]:
         key_note = (f"rows not matched by {', '.join(keys)}: it repeats or is missing in one of the "

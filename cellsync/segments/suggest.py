@@ -33,7 +33,10 @@ def suggest(
         c = _col_text(name)
         if col.missing:
             missing.append(Segment(f"{name} missing", f"{c} is missing", parse(f"{c} is missing"), "suggested", frame_name))
-        low_card = col.unique is not None and not col.unique_approx and 1 < col.unique <= max_values
+        # an approximate distinct count (HyperLogLog on a large pandas frame, Spark's
+        # approx_count_distinct) is exact at a dozen values; the values offered are the
+        # profile's own top values either way
+        low_card = col.unique is not None and 1 < col.unique <= max_values and (not col.unique_approx or bool(col.top_values))
         if col.kind in ("categorical", "string", "bool") or (col.kind == "numeric" and low_card and col.inferred is None and _is_integer_dtype(col.dtype)):
             if not low_card:
                 continue
