@@ -26,7 +26,7 @@ import numpy as np
 from ..diff import ColumnChange, DtypeChange, FrameDiff, RowMatch, SHIFT_SAMPLE, ks_statistic
 from ..profile import QUANTILES, ColumnProfile, FrameProfile, Histogram, LengthStats, ValueCount, _histogram, _display_value
 from ..versions import DataPlan, persist
-from .base import EngineError
+from .base import EngineError, segment_expr
 
 ENGINE = "polars"
 
@@ -414,15 +414,51 @@ def _impacts(worker, ch, parent, new, d, match) -> list:
     columns the segments and the changed values need, as Arrow-backed pandas columns."""
     from ..segments import impacts
 
+    import pandas as pd
+
     segs = worker.segments_for(ch.name, ch.parent_name)
     if not segs:
         return []
-    wanted = {c for s in segs for c in s.columns} | set(d.values_changed)
-    pa = parent.select([c for c in parent.columns if c in wanted])
-    na = new.select([c for c in new.columns if c in wanted])
-    return impacts(segs, pa.to_pandas(use_pyarrow_extension_array=True), na.to_pandas(use_pyarrow_extension_array=True),
-                   d, match, flag_ratio=worker.cfg.flag_ratio, flag_min_points=worker.cfg.flag_min_points,
-                   flag_min_rows=worker.cfg.flag_min_rows)
+    before, after = segment_masks(parent, segs), segment_masks(new, segs)
+    masks = {s.text: (before[s.text], after[s.text]) for s in segs}
+    # pandas columns only for the values-changed counts inside each segment
+    wanted = set(d.values_changed)
+
+    def as_pandas(frame):
+        cols = [c for c in frame.columns if c in wanted]
+        if not cols:
+            return pd.DataFrame(index=pd.RangeIndex(frame.height))
+        return frame.select(cols).to_pandas(use_pyarrow_extension_array=True)
+
+    return impacts(segs, as_pandas(parent), as_pandas(new), d, match, flag_ratio=worker.cfg.flag_ratio,
+                   flag_min_points=worker.cfg.flag_min_points, flag_min_rows=worker.cfg.flag_min_rows, masks=masks)
+
+
+def segment_masks(frame, segs) -> dict:
+    """Each segment's rows of a polars frame as a numpy bool array (None where it does not fit),
+    all in one `select` that polars runs on all cores; the conditions are `segment_expr`, the
+    same the Spark job counts with."""
+    import narwhals as nw
+
+    schema = {c: str(t) for c, t in frame.schema.items()}
+    exprs, out = {}, {}
+    for i, seg in enumerate(segs):
+        try:
+            exprs[seg.text] = segment_expr(seg.spec, schema).alias(f"m{i}")
+        except Exception:
+            out[seg.text] = None
+    if not exprs:
+        return out
+    try:
+        res = nw.to_native(nw.from_native(frame).select(list(exprs.values())))
+        return {**out, **{t: res.get_column(name).fill_null(False).to_numpy() for t, name in zip(exprs, res.columns)}}
+    except Exception:  # one condition that polars refuses (a type mismatch): the others still count
+        for t, e in exprs.items():
+            try:
+                out[t] = nw.to_native(nw.from_native(frame).select(e)).to_series().fill_null(False).to_numpy()
+            except Exception:
+                out[t] = None
+        return out
 
 
 def _lazy_version(worker, ch, parent_id):

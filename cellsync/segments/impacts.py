@@ -47,11 +47,14 @@ def impacts(
     flag_ratio: float = 2.0,
     flag_min_points: float = 0.05,
     flag_min_rows: int = 20,
+    masks: dict | None = None,
 ) -> list[SegmentImpact]:
     """Impact of one change on every segment that fits the parent or the new version.
 
     Membership before is judged on the parent's rows, after on the new rows; rows are followed
-    through the diff's row match, so `df2 = df.dropna()` counts the parent's rows it lost."""
+    through the diff's row match, so `df2 = df.dropna()` counts the parent's rows it lost.
+    `masks`: segment text -> (before, after) boolean arrays (None where the segment does not
+    fit), already evaluated by an engine (polars); otherwise they are evaluated here."""
     from ..diff import changed_mask
 
     if match is None or match.method in ("reshape", "none") or diff.rows_before is None:
@@ -68,8 +71,11 @@ def impacts(
             change_masks[label] = changed_mask(parent_cols[before_label], new_cols[label], kept_old, kept_new)
     out = []
     for seg in segments:
-        before = _safe_mask(seg, parent_cols, len(parent))
-        after = _safe_mask(seg, new_cols, len(new))
+        if masks is not None:
+            before, after = masks.get(seg.text, (None, None))
+        else:
+            before = _safe_mask(seg, parent_cols, len(parent))
+            after = _safe_mask(seg, new_cols, len(new))
         if before is None and after is None:
             continue
         note = None
@@ -77,16 +83,17 @@ def impacts(
             note = "columns not in the parent: only rows after are counted"
         elif after is None:
             note = "columns gone after this cell: membership follows the kept rows"
+        was = before[kept_old] if before is not None else None  # the kept rows' membership before
         n_before = int(before.sum()) if before is not None else None
-        removed = n_before - int(before[kept_old].sum()) if before is not None else 0
+        removed = n_before - int(was.sum()) if before is not None else 0
         added = int(after[added_rows].sum()) if after is not None else 0
         if after is not None:
             n_after = int(after.sum())
         else:
-            n_after = int(before[kept_old].sum()) + added
+            n_after = int(was.sum()) + added
         left = entered = 0
         if before is not None and after is not None:
-            was, now = before[kept_old], after[kept_new]
+            now = after[kept_new]
             left, entered = int((was & ~now).sum()), int((~was & now).sum())
         rate = removed / n_before if n_before else None
         flagged = bool(
@@ -99,9 +106,8 @@ def impacts(
         )
         inside = {}
         if before is not None:
-            members = before[kept_old]
             for label, m in change_masks.items():
-                n = int((m & members).sum())
+                n = int((m & was).sum())
                 if n:
                     inside[label] = n
         out.append(
