@@ -51,7 +51,18 @@ def _frame_types() -> tuple:
         types.append(ClassicDataFrame)
     except Exception:
         pass
+    try:  # Spark Connect (`SparkSession.builder.remote(...)`, Databricks): needs grpcio
+        from pyspark.sql.connect.dataframe import DataFrame as ConnectDataFrame
+
+        types.append(ConnectDataFrame)
+    except Exception:
+        pass
     return tuple(types)
+
+
+def is_connect(df) -> bool:
+    """A Spark Connect frame: a client-side plan, no JVM in this process."""
+    return type(df).__module__.startswith("pyspark.sql.connect")
 
 
 def is_frame(value) -> bool:
@@ -76,11 +87,20 @@ def _analyzed(df):
     return df._jdf.queryExecution().analyzed()
 
 
+def _analyzed_text(df) -> str:
+    if is_connect(df):
+        # the server's explain (one round trip, no job), its analyzed section
+        text = df._explain_string(extended=True)
+        part = text.split("== Analyzed Logical Plan ==", 1)[-1].split("== Optimized Logical Plan ==", 1)[0]
+        return "\n".join(ln for ln in part.strip().splitlines()[1:])  # the first line is the schema
+    return _analyzed(df).toString()
+
+
 def plan_step(df) -> str:
     """The step that made this frame, on one line, from the analyzed plan: the first node that
     is not a plain column selection (`Filter (age >= 18)`, `Join LeftOuter, (id = id)`,
     `Aggregate [region], ...`, `Relation [...] parquet`). Attribute ids (`#12L`) are dropped."""
-    lines = [_IDS.sub("", ln).lstrip(" :+-").strip() for ln in _analyzed(df).toString().splitlines()]
+    lines = [_IDS.sub("", ln).lstrip(" :+-").strip() for ln in _analyzed_text(df).splitlines()]
     lines = [ln for ln in lines if ln]
     for ln in lines:
         if ln.startswith("Project") and " AS " not in ln:
@@ -93,6 +113,10 @@ def plan_step(df) -> str:
 
 def is_filter_of(child, parent) -> bool:
     """The child's plan is a Filter directly over the parent's plan."""
+    if is_connect(child):
+        # Connect plans are client-side objects: `parent.filter(...)` wraps the parent's own
+        plan = getattr(child, "_plan", None)
+        return type(plan).__name__ == "Filter" and getattr(plan, "_child", None) is getattr(parent, "_plan", object())
     node = _analyzed(child)
     return node.nodeName() == "Filter" and node.child().sameResult(_analyzed(parent))
 
@@ -152,6 +176,39 @@ class _Guard:
     def check(self, exc: BaseException | None = None):
         if self.reason:
             raise EngineError(f"profile skipped: {self.reason}") from exc
+
+
+class _ConnectGuard(_Guard):
+    """Spark Connect has no SparkContext in this process: CellSync's operations carry a tag of
+    their own and are interrupted by it past the time budget. Whether a job of the notebook's
+    is running cannot be seen from a Connect client, so CellSync's jobs do not give way to it."""
+
+    def __init__(self, session, cfg, name: str):
+        self.session, self.budget = session, float(cfg.spark_time_budget)
+        self.tag = f"cellsync-{uuid.uuid4().hex[:12]}"
+        self.reason = None
+        self._done = threading.Event()
+
+    def __enter__(self):
+        self.session.addTag(self.tag)  # this thread's operations only
+        threading.Thread(target=self._watch, name="cellsync-spark-watch", daemon=True).start()
+        return self
+
+    def _watch(self):
+        if not self._done.wait(self.budget):
+            self.reason = f"over the {self.budget:g} s time budget (spark_time_budget)"
+            try:
+                self.session.interruptTag(self.tag)
+            except Exception:
+                pass
+
+    def __exit__(self, *exc):
+        self._done.set()
+        try:
+            self.session.removeTag(self.tag)
+        except Exception:
+            pass
+        return False
 
 
 # --- the aggregation job -----------------------------------------------------------------------
@@ -292,6 +349,16 @@ def profile_from(n_rows, stats, df, sample, cfg) -> FrameProfile:
 
 
 def _session_alive(df):
+    if is_connect(df):
+        try:
+            session = df.sparkSession
+            if getattr(getattr(session, "_client", None), "is_closed", False):
+                raise EngineError("the Spark Connect session of this frame is closed")
+            return session
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"no usable Spark Connect session: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     try:
         sc = df.sparkSession.sparkContext
         if sc._jsc is None or sc._jsc.sc().isStopped():
@@ -319,7 +386,8 @@ def record(worker, ch, parent_id):
     # rows is matched by the key the user named, if any
     keys = _row_key(cfg, parent, df) if parent is not None and not is_filter and not ch.reshape else []
     by_key = None
-    with _Guard(sc, cfg, ch.name) as guard:
+    guard_type = _ConnectGuard if is_connect(df) else _Guard
+    with guard_type(sc, cfg, ch.name) as guard:
         try:
             n_rows, stats, counts = aggregate(df, cfg, segs)
             late = [s for s in segs if s.text in counts and s.text not in parent_counts]
