@@ -51,7 +51,7 @@ def store_facts(path: Path) -> dict:
         return {
             "cells": s["cells"], "versions": s["versions"], "frames": s["frames"], "size_bytes": s["size_bytes"],
             "cells_with_versions": sum(1 for e in tl if e.frames),
-            "cells_with_summary": sum(1 for e in tl if e.get("summary")),
+            "cells_with_summary": sum(1 for e in tl if e.summary),
             "impacts": len(st.impacts()), "flagged": sum(1 for i in st.impacts() if i["flagged"]),
             "segments": len(st.segments()),
             "problems": st.problems(),
