@@ -10,6 +10,10 @@ same `FrameProfile` / `FrameDiff` / `DataPlan` a pandas frame gets.
 
 polars has no index: a frame's rows have a position only, so "row identity" is position or
 content (recorded as `index` / `content` so every existing reader understands it).
+
+One module per engine on purpose, although it is long: the polars profile, diff and
+version data are the pandas pipeline's three stages again, in polars expressions, and read
+best side by side.
 """
 
 from __future__ import annotations
@@ -382,6 +386,7 @@ def record(worker, ch, parent_id):
         ch.impacts = _impacts(worker, ch, parent, obj, d, match)
     worker.bytes_written += plan.bytes_written
     worker.plans[ch.version_id] = plan
+    ch.sample = obj.head(0).to_pandas()  # the columns and their types, for suggestions
     return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change=ch.change,
                    n_rows=obj.height, n_cols=obj.width, parent_id=parent_id, parent_frame=ch.parent_name,
                    profile=prof, diff=d, data=plan, note=with_budget_note(prof.note, plan, cfg, budget))

@@ -211,6 +211,36 @@ def aggregate(df, cfg, segments=(), columns: bool = True) -> tuple[int, dict, di
     return int(row["__rows"]), stats, counts
 
 
+def key_diff(parent, child, keys: list[str]) -> dict:
+    """Rows removed, added and kept between two Spark frames by their key columns, in one
+    job: both sides grouped by the key, joined full outer. `unique` is False where a key
+    repeats or is missing on either side (then the counts do not say which rows went)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    p = parent.groupBy(*keys).agg(F.count(F.lit(1)).alias("_cs_p"))
+    c = child.groupBy(*keys).agg(F.count(F.lit(1)).alias("_cs_c"))
+    j = p.join(c, on=keys, how="full_outer")
+    missing = reduce(lambda a, b: a | b, [F.col(k).isNull() for k in keys])
+    row = j.agg(
+        F.sum(F.when(F.col("_cs_c").isNull(), F.col("_cs_p")).otherwise(0)).alias("removed"),
+        F.sum(F.when(F.col("_cs_p").isNull(), F.col("_cs_c")).otherwise(0)).alias("added"),
+        F.sum(F.when(F.col("_cs_p").isNotNull() & F.col("_cs_c").isNotNull(), F.col("_cs_c")).otherwise(0)).alias("kept"),
+        F.max(F.greatest(F.coalesce("_cs_p", F.lit(0)), F.coalesce("_cs_c", F.lit(0)))).alias("most"),
+        F.max(F.when(missing, 1).otherwise(0)).alias("missing"),
+    ).collect()[0]
+    return {"removed": int(row["removed"] or 0), "added": int(row["added"] or 0), "kept": int(row["kept"] or 0),
+            "unique": (row["most"] or 0) <= 1 and not row["missing"]}
+
+
+def _row_key(cfg, parent, df) -> list[str]:
+    """The configured key columns, where both frames have all of them."""
+    keys = [k.strip() for k in (cfg.spark_row_key or "").split(",") if k.strip()]
+    have = set(parent.columns) & set(df.columns)
+    return keys if keys and all(k in have for k in keys) else []
+
+
 def _sample(df, n_rows: int, cfg):
     """A seeded sample of at most `spark_sample_rows` rows, as Arrow-backed pandas."""
     import pandas as pd
@@ -285,6 +315,10 @@ def record(worker, ch, parent_id):
     parent_prof = worker.profiles.get(parent_id) if parent_id else None
     parent_counts = _SEGMENT_COUNTS.get(parent_id, {})
     is_filter = parent is not None and _safe(is_filter_of, df, parent)
+    # a filter's removed rows are exact from the counts already; anything else that keeps
+    # rows is matched by the key the user named, if any
+    keys = _row_key(cfg, parent, df) if parent is not None and not is_filter and not ch.reshape else []
+    by_key = None
     with _Guard(sc, cfg, ch.name) as guard:
         try:
             n_rows, stats, counts = aggregate(df, cfg, segs)
@@ -295,10 +329,17 @@ def record(worker, ch, parent_id):
                 parent_counts = {**parent_counts, **aggregate(parent, cfg, late, columns=False)[2]}
                 _SEGMENT_COUNTS[parent_id] = parent_counts
             sample = _sample(df, n_rows, cfg)
+            if keys:
+                by_key = key_diff(parent, df, keys)
         except Exception as exc:
             guard.check(exc)
             raise
     prof = profile_from(n_rows, stats, df, sample, cfg)
+    ch.sample = sample
+    key_note = None
+    if by_key is not None and not by_key["unique"]:
+        key_note = (f"rows not matched by {', '.join(keys)}: it repeats or is missing in one of the "
+                    "versions, so only net counts are known")
     _SEGMENT_COUNTS[ch.version_id] = counts
     worker.profiles[ch.version_id] = prof
     if parent is not None and parent_prof is not None:
@@ -314,6 +355,9 @@ def record(worker, ch, parent_id):
             columns_added=tuple(c for c in new_cols if c not in old_cols),
             columns_removed=tuple(c for c in old_cols if c not in new_cols),
         )
+        if by_key is not None and by_key["unique"]:
+            d = dataclasses.replace(d, rows_removed=by_key["removed"], rows_added=by_key["added"],
+                                    rows_kept=by_key["kept"], row_identity="key")
         if is_filter:
             overall = (before - n_rows) / before if before else None
             for seg in segs:
@@ -336,7 +380,7 @@ def record(worker, ch, parent_id):
                                    note=f"seeded sample of {len(sample):,} of {n_rows:,} rows (Spark)")
     worker.bytes_written += plan.bytes_written
     worker.plans[ch.version_id] = plan
-    note = f"Spark: {step}" + (f" — {prof.note}" if prof.note else "")
+    note = f"Spark: {step}" + (f" — {key_note}" if key_note else "") + (f" — {prof.note}" if prof.note else "")
     return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change=ch.change,
                    n_rows=n_rows, n_cols=len(df.schema.fields), parent_id=parent_id, parent_frame=ch.parent_name,
                    profile=prof, diff=d, data=plan, note=note[:300])
