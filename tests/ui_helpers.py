@@ -67,7 +67,7 @@ class Page:
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         if url:
             self.page.goto(url)
-            self.page.wait_for_selector(".tabulator-row", timeout=30_000)
+            open_timeline(self.page)
 
     def external(self):
         return [u for u in self.requests if not LOCAL.match(u)]
@@ -86,6 +86,13 @@ class Page:
 
     def close(self):
         self.context.close()
+
+
+def open_timeline(page, timeout=30_000):
+    """The dashboard opens on the overview (issue 14): the timeline is the second tab. Works on
+    a Playwright page or frame (the sidecar)."""
+    page.locator(".bk-tab", has_text="Timeline").first.click(timeout=timeout)
+    page.locator(".tabulator-row").first.wait_for(timeout=timeout)
 
 
 def find_row(page, text, timeout=10_000):
