@@ -92,7 +92,8 @@ def open_timeline(page, timeout=30_000):
     """The dashboard opens on the overview (issue 14): the timeline is the second tab. Works on
     a Playwright page or frame (the sidecar)."""
     page.locator(".bk-tab", has_text="Timeline").first.click(timeout=timeout)
-    page.locator(".tabulator-row").first.wait_for(timeout=timeout)
+    # the table, not a row: a sidecar may open before the notebook has run a cell
+    page.locator(".tabulator").first.wait_for(timeout=timeout)
 
 
 def find_row(page, text, timeout=10_000):
