@@ -757,7 +757,11 @@ def step_size(step: FlowStep) -> str:
 
 
 def step_change(step: FlowStep) -> str:
-    """The exclusion (or addition) beside a flow box: "206 rows excluded", "" for none."""
+    """The exclusion (or addition) beside a flow box: "206 rows excluded", "" for none. Where
+    the rows could not be followed one by one, only the net change: "206 fewer rows"."""
+    if not step.rows_matched and step.rows_before is not None and step.rows_after is not None:
+        delta = step.rows_after - step.rows_before
+        return f"{n(-delta)} fewer rows" if delta < 0 else f"{n(delta)} more rows" if delta > 0 else ""
     parts = []
     if step.rows_removed:
         parts.append(f"{plural(step.rows_removed, 'row')} excluded")
