@@ -24,6 +24,7 @@ says "not profiled: ..." instead of holding the cluster.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import threading
 import time
@@ -37,7 +38,10 @@ from .base import EngineError, segment_expr
 ENGINE = "spark"
 
 
+@functools.lru_cache(maxsize=1)
 def _frame_types() -> tuple:
+    # once per process: asked for every value of the namespace after every cell (the hook's
+    # time), and a failing import (no grpcio for Connect) would be retried each time
     types = []
     try:
         from pyspark.sql import DataFrame
