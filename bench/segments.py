@@ -72,7 +72,8 @@ def impacts_part(n_rows: int, repeats: int, tmp: Path, quick: bool) -> dict:
         times.append(s)
     # where the time goes: the masks (parse-free: specs are parsed once) and the changed masks
     from cellsync.diff import changed_mask
-    from cellsync.segments import _column_lookup, _safe_mask
+    from cellsync.segments.impacts import _safe_mask
+    from cellsync.segments.segment import _column_lookup
 
     lookup_old, lookup_new = _column_lookup(old), _column_lookup(new)
     masks_s = [timed(lambda: [(_safe_mask(s, lookup_old, len(old)), _safe_mask(s, lookup_new, len(new))) for s in segs])[0]

@@ -108,6 +108,7 @@ def run(quick: bool = False) -> dict:
                 page = b.page()
                 t0 = bw.now()
                 page.goto(url, timeout=60_000)
+                page.locator(".bk-tab", has_text="Timeline").first.click()  # the page opens on the overview
                 # drawn (in the page), not necessarily in view: with sections, whose headers are
                 # not as tall as rows, following lands within a few rows of the newest
                 bw.timeline(page).locator(".tabulator-row", has_text=newest).first.wait_for(state="attached", timeout=60_000)

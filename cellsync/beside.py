@@ -81,7 +81,10 @@ def dashboard_url(store: str | Path, title: str = "CellSync") -> str:
                          user_name=settings.user_name or default_name())
 
     # no pn.extension() here: in a kernel it would display Panel's loader into the notebook
-    # (scripts from a CDN, megabytes in the saved file); the served page loads its own
+    # (scripts from a CDN, megabytes in the saved file); the served page loads its own.
+    # The timeline's Tabulator is not on the first tab (the overview is), so its model is
+    # imported before the first page is built, or the page would lack Tabulator's script
+    import panel.models.tabulator  # noqa: F401
     thread = pn.serve(
         {"/": app}, port=port, address="127.0.0.1",
         websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],

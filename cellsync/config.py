@@ -141,6 +141,14 @@ class Settings(param.Parameterized):
         default=60.0, bounds=(1, None),
         doc="Seconds CellSync's Spark jobs may take per version; past it they are cancelled and the version says so.",
     )
+    spark_row_key = param.String(
+        default="",
+        doc="Columns that identify a row of the notebook's Spark frames (comma-separated, e.g. 'id'). "
+            "When set, a Spark version that is not a plain filter has its rows removed and added counted "
+            "exactly by joining it with its parent on these columns: one more Spark job per version, so "
+            "off by default. Used only where the key is unique and never missing in both versions; "
+            "otherwise the version keeps net counts and says why.",
+    )
     spark_pool = param.String(
         default="cellsync", doc="Spark scheduler pool of CellSync's jobs (takes effect with spark.scheduler.mode=FAIR).",
     )

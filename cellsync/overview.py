@@ -49,6 +49,8 @@ class FlowStep(Record):
     rows_added: int
     text: str  # the step's sentence (phrasing.frame_sentence)
     flags: tuple[str, ...] = ()  # flagged segments this step hit (never "by construction")
+    # rows followed one by one (False: only the net change of the count is known)
+    rows_matched: bool = True
     branches: tuple[Branch, ...] = ()  # a split's parts
 
 
@@ -184,6 +186,7 @@ def _step(e: TimelineEntry, f: FrameSummary, flags: tuple[str, ...]) -> FlowStep
         rows_before=f.rows_before, rows_after=f.rows_after,
         rows_removed=f.rows_removed or 0, rows_added=f.rows_added or 0,
         text=phrasing.frame_sentence(f), flags=flags,
+        rows_matched=f.rows_before is None or f.row_identity not in ("none", "reshape"),
     )
 
 

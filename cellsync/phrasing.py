@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable
 from .operations.records import Operation
 
 if TYPE_CHECKING:
-    from .overview import SegmentScore
+    from .overview import FlowStep, SegmentScore
     from .store.records import FrameSummary, ImpactSummary, MetricSummary, TimelineEntry
 
 # what a frame without a recorded operation reads as: no kind, no verb, no detail
@@ -760,3 +760,68 @@ def segment_score_line(s: SegmentScore) -> str:
     base = f" vs {s.overall:.3g} overall" if s.overall is not None else ""
     rows = f", {n(s.rows)} rows" if s.rows is not None else ""
     return f"{who}{s.metric} {s.value:.3g} for {s.segment}{base}{rows}"
+
+
+# --- the overview page (ui/overview.py, and the first page of the export) ----------------------
+
+OVERVIEW_EMPTY = {
+    "cells": "No cells recorded yet.",
+    "flow": "No table changed its rows yet.",
+    "findings": "No segment was hit harder than the rest, and no metric moved.",
+    "by_segment": "No model was scored by segment.",
+    "questions": "No open questions.",
+}
+
+
+def overview_empty(part: str) -> str:
+    """The one line an empty part of the overview shows instead of nothing."""
+    return OVERVIEW_EMPTY[part]
+
+
+def step_size(step: FlowStep) -> str:
+    """What a flow box counts: the rows after the step ("1,794 rows"), or what was split."""
+    if step.branches:
+        whole = f"{plural(step.rows_before, 'row')} " if step.rows_before is not None else ""
+        return f"{whole}split in {len(step.branches)} parts"
+    return plural(step.rows_after, "row") if step.rows_after is not None else "rows unknown"
+
+
+def step_change(step: FlowStep) -> str:
+    """The exclusion (or addition) beside a flow box: "206 rows excluded", "" for none. Where
+    the rows could not be followed one by one, only the net change: "206 fewer rows"."""
+    if not step.rows_matched and step.rows_before is not None and step.rows_after is not None:
+        delta = step.rows_after - step.rows_before
+        return f"{n(-delta)} fewer rows" if delta < 0 else f"{n(delta)} more rows" if delta > 0 else ""
+    parts = []
+    if step.rows_removed:
+        parts.append(f"{plural(step.rows_removed, 'row')} excluded")
+    if step.rows_added and step.rows_before is not None:
+        parts.append(f"{plural(step.rows_added, 'row')} added")
+    return ", ".join(parts)
+
+
+def step_flag_lines(step: FlowStep, entry: TimelineEntry | None) -> list[str]:
+    """The flags a flow step raised, in full ("80 and over in patients: 123 of 361 removed
+    (34.1%, against 11.8% overall)"): the step's flagged segments of its own table."""
+    if entry is None:
+        return list(step.flags)
+    return [flag_line(s, entry.frames) for s in entry.segments
+            if s.name in step.flags and s.frame == step.frame and s.flagged and not s.by_construction]
+
+
+def steps_run(count: int, first: FlowStep, last: FlowStep) -> str:
+    """A run of quiet steps folded into one line: "12 more steps, cells [4] to [40]: 2,000 → 1,310 rows"."""
+    def at(s):
+        return f"[{s.execution_count}]" if s.execution_count is not None else "[ ]"
+    before = n(first.rows_before) if first.rows_before is not None else "?"
+    after = n(last.rows_after) if last.rows_after is not None else "?"
+    return f"{plural(count, 'more step')} without a flag, cells {at(first)} to {at(last)}: {before} → {after} rows"
+
+
+def report_made(notebooks: list[str], store: str, at: str) -> str:
+    """Where a report came from: "Made 2026-03-01 14:05 UTC from the notebook demo.ipynb (store /path)."."""
+    if notebooks:
+        source = f"from the notebook{'s' if len(notebooks) > 1 else ''} {names(notebooks, quoted=False)}"
+    else:
+        source = "from a notebook whose name was not recorded"
+    return f"Made {at} {source} (store {store})."

@@ -268,12 +268,15 @@ def _histogram(finite: np.ndarray, integer: bool, bins: int) -> Histogram:
     lo, hi = float(finite.min()), float(finite.max())
     if integer and hi - lo + 1 <= bins:
         # one bar per integer value reads better than 30 bars with gaps
-        edges = np.arange(lo - 0.5, hi + 1.5, 1.0)
+        n, span = int(hi - lo + 1), (lo - 0.5, hi + 0.5)
     elif lo == hi:
-        edges = np.array([lo - 0.5, hi + 0.5])
+        n, span = 1, (lo - 0.5, hi + 0.5)
     else:
-        edges = np.linspace(lo, hi, bins + 1)
-    counts, edges = np.histogram(finite, bins=edges)
+        n, span = bins, (lo, hi)
+    # equal-width bins as a count and a range: numpy's fast path, which bins without sorting
+    # the data (with the edges as an array it sorts them: ~70% of a wide frame's profile) and
+    # gives the same counts for the same edges
+    counts, edges = np.histogram(finite, bins=n, range=span)
     return Histogram(tuple(float(e) for e in edges), tuple(int(c) for c in counts))
 
 

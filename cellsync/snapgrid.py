@@ -7,7 +7,8 @@ segment and the chosen distributions need are read, down the whole delta chain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,8 @@ import pandas as pd
 from .errors import CellsyncError, VersionDataPruned, VersionDataUnavailable, VersionDataUnreadable
 from .profile import ColumnProfile, _profile_column_safely, label_text
 from .records import Record
-from .segments import Segment, SegmentError, _unknown
+from .segments import Segment, SegmentError
+from .segments.segment import _unknown
 from .config import settings as default_settings
 from .versions import decode_label
 
@@ -43,6 +45,9 @@ class SnapGrid(Record):
     name: str
     columns: tuple[str, ...]
     cells: tuple[SnapCell, ...]
+    # what counted the rows (pandas, or duckdb over the column files); two grids with the same
+    # answers are equal whoever counted them
+    engine: str = field(default="pandas", compare=False)
 
 
 def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...] | list[str] = (),
@@ -63,9 +68,9 @@ def snapgrid(store, frame: str, segment: str | Segment, columns: tuple[str, ...]
         raise CellsyncError(f"no frame {frame!r} in {store.path}{hint}")
     store.forget_stale_plans(versions)  # a prune since this connection last read them
     cache: dict = {}
-    masks = _masks(store, seg, versions, cache, engine)
+    engine, masks = _masks(store, seg, versions, cache, engine)
     try:
-        return _grid(store, frame, seg, versions, columns, masks, cache)
+        return dataclasses.replace(_grid(store, frame, seg, versions, columns, masks, cache), engine=engine)
     finally:
         getattr(masks, "close", lambda: None)()
 
@@ -77,10 +82,10 @@ def _masks(store, seg: Segment, versions, cache: dict, engine: str | None):
         rows = max((v.data.rows for v in versions if v.data is not None), default=0)
         engine = "duckdb" if rows >= default_settings.snapgrid_duckdb_rows and snapscan.available() else "pandas"
     if engine == "duckdb":
-        return snapscan.ScanMasks(store, seg, versions, cache)
+        return engine, snapscan.ScanMasks(store, seg, versions, cache)
     if engine != "pandas":
         raise CellsyncError(f"unknown SnapGrid engine {engine!r}: 'pandas' or 'duckdb'")
-    return SegmentMasks(store, seg, cache)
+    return engine, SegmentMasks(store, seg, cache)
 
 
 def _grid(store, frame: str, seg: Segment, versions, columns, masks, cache: dict) -> SnapGrid:

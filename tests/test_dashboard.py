@@ -11,7 +11,7 @@ import pytest
 
 import cellsync
 from helpers import ROOT, recorded, run
-from ui_helpers import Page, chromium, demo_store as replay_demo, need_chromium, start_server
+from ui_helpers import Page, chromium, demo_store as replay_demo, need_chromium, open_timeline, start_server
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +356,7 @@ def test_the_name_is_typed_once_and_kept_in_the_browser(browser, chat_store):
         name_box().press("Enter")
         p.page.wait_for_timeout(800)
         p.page.reload()
-        p.page.wait_for_selector(".tabulator-row", timeout=30_000)
+        open_timeline(p.page)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and name_box().input_value() != "Dr. Okafor":
             p.page.wait_for_timeout(200)

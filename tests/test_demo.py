@@ -55,7 +55,7 @@ def test_the_second_notebook_runs_on_real_bundled_data(tmp_path):
 @pytest.mark.browser
 @pytest.mark.kernel
 def test_cellsync_demo_serves_the_story(tmp_path):
-    from ui_helpers import CHROMIUM, LAUNCH_ARGS, LOCAL, find_row, need_chromium
+    from ui_helpers import CHROMIUM, LAUNCH_ARGS, LOCAL, find_row, need_chromium, open_timeline
 
     need_chromium()
 
@@ -78,7 +78,7 @@ def test_cellsync_demo_serves_the_story(tmp_path):
             requests = []
             page.on("request", lambda r: requests.append(r.url))
             page.goto(url)
-            page.locator(".tabulator-row").first.wait_for(timeout=30_000)
+            open_timeline(page)
             header = page.locator("text=/segment flags?/").first.inner_text()
             assert re.search(r"[1-9]\d* segment flag", header)
             # the story: the cleaning step that removed the oldest patients is flagged

@@ -73,6 +73,33 @@ def test_filter_removed_rows_and_segment_impact(pshell):
     assert st.removed_rows(v.id)["income"].isna().all() and len(st.removed_rows(v.id)) == v.diff.rows_removed
 
 
+def test_suggested_segments_flag_a_polars_filter(pshell):
+    """Segments are suggested for a polars frame from its profile, as for pandas; a later
+    filter that removes far more of one region is flagged, with polars' own counts."""
+    run(pshell, """
+rng = np.random.default_rng(3)
+n = 4000
+region = rng.choice(["north", "south", "east", "west"], n)
+income = np.where((region == "north") & (rng.random(n) < 0.6) | (rng.random(n) < 0.05), np.nan, rng.normal(50, 9, n))
+df = pl.DataFrame({"region": region, "income": income}).with_columns(pl.col("income").fill_nan(None))""")
+    before = pshell.user_ns["df"]
+    st = recorded(pshell)
+    suggested = {s.text: s for s in st.segments("df") if s.source == "suggested"}
+    assert {f'region == "{r}"' for r in ("north", "south", "east", "west")} <= set(suggested)
+    assert "income is missing" in suggested
+    run(pshell, 'df = df.filter(pl.col("income").is_not_null())')
+    st = recorded(pshell)
+    v = _versions(st, "df")[-1]
+    imps = {i["segment"]: i for i in st.impacts(frame="df") if i["version_id"] == v.id}
+    north = imps['region == "north"']
+    in_north = before.filter(pl.col("region") == "north")
+    assert north["rows_before"] == in_north.height
+    assert north["rows_removed"] == in_north.get_column("income").null_count()
+    assert north["overall_removal_rate"] == pytest.approx(before.get_column("income").null_count() / before.height)
+    assert north["flagged"] and not imps['region == "south"']["flagged"]
+    assert not imps["income is missing"]["flagged"]  # the filter tested that column: by construction
+
+
 def test_with_columns_counts_changed_values(pshell):
     df = make(pshell)
     run(pshell, 'df = df.with_columns(pl.when(pl.col("age") > 90).then(90).otherwise(pl.col("age")).alias("age"))')

@@ -64,6 +64,31 @@ def test_filter_rows_and_segment_counts_match_spark_sql(sshell, spark):
 
 
 @pytest.mark.engines_smoke
+def test_suggested_segments_on_a_spark_frame_flag_its_filter(sshell, spark):
+    """Segments are suggested from a Spark frame's profile; a later filter's impact on each
+    is counted exactly (Spark SQL), flagged where disproportionate, and a segment on the
+    column the filter tested is by construction."""
+    run(sshell, "pp = people.withColumn('income', F.when((F.col('region') == 'north') & (F.col('age') % 3 > 0), None).otherwise(F.lit(1.0)))")
+    st = recorded(sshell)
+    suggested = {s.text for s in st.segments("pp") if s.source == "suggested"}
+    assert {'region == "north"', 'region == "south"', "income is missing"} <= suggested
+    sshell.user_ns["pp"].createOrReplaceTempView("pp_sql")
+    run(sshell, "pp = pp.filter(F.col('income').isNotNull())")
+    st = recorded(sshell)
+    v = st.versions(frame="pp")[-1]
+    imps = {i["segment"]: i for i in st.impacts(frame="pp") if i["version_id"] == v.id}
+
+    def count(where):
+        return spark.sql(f"select count(*) from pp_sql where {where}").collect()[0][0]
+
+    north = imps['region == "north"']
+    assert north["rows_before"] == count("region = 'north'")
+    assert north["rows_removed"] == count("region = 'north' and income is null")
+    assert north["flagged"] and not imps['region == "south"']["flagged"]
+    missing = imps["income is missing"]
+    assert missing["by_construction"] and not missing["flagged"]
+
+
 def test_sample_is_seeded_labelled_and_readable_without_spark(sshell, spark, monkeypatch):
     import cellsync
 
@@ -97,6 +122,34 @@ def test_join_groupby_union_dedup_withcolumn(sshell, spark):
     distinct = spark.sql("select count(*) from (select distinct * from people_sql)").collect()[0][0]
     assert rows["both"].n_rows == 40000 and rows["uniq"].n_rows == distinct < 20000
     assert rows["people"].diff.columns_added == ("age2",) and rows["people"].diff.rows_removed == 0
+
+
+def test_rows_matched_by_a_key_only_on_request(sshell, spark, monkeypatch):
+    """Without `spark_row_key` a union of a filter and new rows keeps net counts; with it, the
+    removed, added and kept rows equal Spark SQL's anti-joins on the key; a key that repeats is
+    not used, and the version says why."""
+    import cellsync
+
+    run(sshell, "ev = spark.range(3000).select('id', (F.col('id') % 7).alias('g'))")
+    run(sshell, "ev2 = ev.filter('g != 3').union(spark.range(5000, 5120).select('id', F.lit(9).alias('g')))")
+    assert recorded(sshell).versions(frame="ev2")[-1].diff.row_identity == "none"
+    monkeypatch.setattr(cellsync.settings, "spark_row_key", "id")
+    run(sshell, "ev3 = ev.filter('g != 3').union(spark.range(5000, 5120).select('id', F.lit(9).alias('g')))")
+    run(sshell, "dup = ev.union(ev.filter('g == 1'))")
+    st = recorded(sshell)
+    d = st.versions(frame="ev3")[-1].diff
+    sshell.user_ns["ev"].createOrReplaceTempView("ev_sql")
+    sshell.user_ns["ev3"].createOrReplaceTempView("ev3_sql")
+
+    def count(sql):
+        return spark.sql(sql).collect()[0][0]
+
+    assert d.row_identity == "key"
+    assert d.rows_removed == count("select count(*) from ev_sql a left anti join ev3_sql b on a.id = b.id") == 3000 // 7 + (1 if 3000 % 7 > 3 else 0)
+    assert d.rows_added == count("select count(*) from ev3_sql a left anti join ev_sql b on a.id = b.id") == 120
+    assert d.rows_kept == count("select count(*) from ev3_sql a left semi join ev_sql b on a.id = b.id")
+    dup = st.versions(frame="dup")[-1]
+    assert dup.diff.row_identity == "none" and "rows not matched by id" in dup.note
 
 
 def test_plan_that_fails_when_run_is_one_status_line(sshell):

@@ -151,3 +151,19 @@ def test_worst_first_means_the_highest_error_for_an_error_metric():
     assert [s.segment for s in segment_scores(timeline)] == ["grp == 'bad'", "grp == 'good'"]
     timeline = [make_entry(metrics=[m("accuracy", 0.8), m("accuracy", 0.9, "a"), m("accuracy", 0.6, "b")])]
     assert [s.segment for s in segment_scores(timeline)] == ["b", "a"]
+
+
+def test_a_step_whose_rows_were_not_followed_says_only_the_net_change():
+    """A flow box never calls a net loss "excluded" where the rows could not be matched one by
+    one (a Spark frame without a key, a rewrite of every row): it says "N fewer rows"."""
+    from cellsync import phrasing
+    from cellsync.overview import FlowStep
+
+    def step(**kw):
+        base = dict(cell=1, execution_count=1, frame="t", version="v", kind="changed", rows_before=500,
+                    rows_after=294, rows_removed=206, rows_added=0, text="")
+        return FlowStep(**{**base, **kw})
+
+    assert phrasing.step_change(step()) == "206 rows excluded"
+    assert phrasing.step_change(step(rows_matched=False)) == "206 fewer rows"
+    assert phrasing.step_change(step(rows_matched=False, rows_after=700, rows_removed=0, rows_added=200)) == "200 more rows"

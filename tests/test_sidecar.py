@@ -17,7 +17,7 @@ import cellsync
 from cellsync import chat
 from cellsync.beside import wait_for_port
 
-from ui_helpers import CHROMIUM, LAUNCH_ARGS, LOCAL, need_chromium, start_server
+from ui_helpers import CHROMIUM, LAUNCH_ARGS, LOCAL, need_chromium, open_timeline, start_server
 
 TOKEN = "cellsync-test"
 
@@ -95,6 +95,7 @@ def test_sidecar_follows_the_notebook(lab):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         side = sidecar_frame(page)
+        open_timeline(side)  # the sidecar opens on the overview too
         row = side.locator(".tabulator-row", has_text="Removed 4 of the 10 rows")
         row.first.wait_for(timeout=20_000)
         page.screenshot(path=str(Path(__file__).parent / "artifacts" / "sidecar.png"))
@@ -111,6 +112,7 @@ def test_sidecar_follows_the_notebook(lab):
             expert = b.new_page(viewport={"width": 1400, "height": 1000})
             expert.on("request", lambda r: requests.append(r.url))
             expert.goto(url)
+            open_timeline(expert)
             expert.locator(".tabulator-row", has_text="df = df[df.a > 3]").first.click()
             expert.locator("textarea[placeholder^='Comment on this cell']").fill("Why drop the first four rows?")
             expert.get_by_role("button", name="Comment", exact=True).click()
@@ -138,6 +140,7 @@ def test_sidecar_follows_the_notebook(lab):
         page.locator(".jp-Dialog-button", has_text="Restart").click()
         page.wait_for_timeout(3000)
         side = sidecar_frame(page, not_url=side.url)
+        open_timeline(side)
         side.locator(".tabulator-row", has_text="Removed 4 of the 10 rows").first.wait_for(timeout=20_000)
         # the saved notebook stays small: a widget reference, not Panel's scripts
         page.keyboard.press("Control+s")
@@ -198,6 +201,7 @@ def assert_dashboard_shows_the_filter(browser, url: str, requests: list[str]) ->
     dash = browser.new_page(viewport={"width": 1400, "height": 1000})
     dash.on("request", lambda r: requests.append(r.url))
     dash.goto(url)
+    open_timeline(dash)
     dash.locator(".tabulator-row", has_text="Removed 4 of the 10 rows").first.wait_for(timeout=20_000)
     external = [u for u in requests if not LOCAL.match(u)]
     assert external == [], external[:5]

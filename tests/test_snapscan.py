@@ -105,17 +105,13 @@ def test_the_condition_is_pushed_into_the_parquet_scan(history):
 
 
 def test_the_choice_by_size(history, monkeypatch):
-    import cellsync.snapgrid as sg
-
     store, _ = history
-    chosen = []
-    original = sg._masks
-    monkeypatch.setattr(sg, "_masks", lambda *a: chosen.append(type(original(*a)).__name__) or original(*a))
     monkeypatch.setattr(cellsync.settings, "snapgrid_duckdb_rows", 10_000_000)
-    store.snapgrid("df", "age > 3")
+    small = store.snapgrid("df", "age > 3")
     monkeypatch.setattr(cellsync.settings, "snapgrid_duckdb_rows", 1000)
-    store.snapgrid("df", "age > 3")
-    assert chosen == ["SegmentMasks", "ScanMasks"]
+    large = store.snapgrid("df", "age > 3")
+    assert (small.engine, large.engine) == ("pandas", "duckdb")
+    assert [c.segment_rows for c in small.cells] == [c.segment_rows for c in large.cells]
 
 
 def test_a_damaged_file_is_that_version_only(history):

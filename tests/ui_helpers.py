@@ -80,7 +80,7 @@ class Page:
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         if url:
             self.page.goto(url)
-            self.page.wait_for_selector(".tabulator-row", timeout=30_000)
+            open_timeline(self.page)
 
     def external(self):
         return [u for u in self.requests if not LOCAL.match(u)]
@@ -99,6 +99,14 @@ class Page:
 
     def close(self):
         self.context.close()
+
+
+def open_timeline(page, timeout=30_000):
+    """The dashboard opens on the overview (issue 14): the timeline is the second tab. Works on
+    a Playwright page or frame (the sidecar)."""
+    page.locator(".bk-tab", has_text="Timeline").first.click(timeout=timeout)
+    # the table, not a row: a sidecar may open before the notebook has run a cell
+    page.locator(".tabulator").first.wait_for(timeout=timeout)
 
 
 def find_row(page, text, timeout=10_000, selector=".tabulator-row"):

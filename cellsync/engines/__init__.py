@@ -111,6 +111,7 @@ def _scan(tracker, state: _State, adapters) -> list:
     lineage = getattr(tracker, "lineage", None)  # the detector's reading of this cell
     sources = lineage.sources if lineage is not None else {}
     calls = lineage.calls if lineage is not None else {}
+    bindings = lineage.bindings if lineage is not None else {}
     prev_names, prev_versions = dict(state.names), dict(state.versions)
     prev_objects = dict(state.objects)
     changes: list = []
@@ -131,11 +132,11 @@ def _scan(tracker, state: _State, adapters) -> list:
         for name in sorted(names):
             if name in earlier:
                 if changed:
-                    changes.append(_change(state, name, "mutated", now, name, prev_versions.get(name), tracked, calls))
+                    changes.append(_change(state, name, "mutated", now, name, prev_versions.get(name), tracked, calls, bindings))
             else:
                 kind = "rebound" if name in prev_names else "alias"
                 parent = earlier[0] if earlier else None
-                changes.append(_change(state, name, kind, now, parent, prev_versions.get(parent), tracked, calls))
+                changes.append(_change(state, name, kind, now, parent, prev_versions.get(parent), tracked, calls, bindings))
         now.names = set(names)
     for key in fresh:
         obj, mod = values[key]
@@ -149,7 +150,7 @@ def _scan(tracker, state: _State, adapters) -> list:
                 parent_state = prev_objects.get(prev_names.get(name, -1))
             elif parent is not None:
                 parent_state = state.objects.get(state.names.get(parent, -1)) or prev_objects.get(prev_names.get(parent, -1))
-            changes.append(_change(state, name, kind, now, parent, prev_versions.get(parent), parent_state, calls))
+            changes.append(_change(state, name, kind, now, parent, prev_versions.get(parent), parent_state, calls, bindings))
     still = {n for names in bound.values() for n in names}
     for name in [n for n in state.names if n not in still]:
         changes.append(EngineChange(
@@ -179,7 +180,7 @@ def _parent(name: str, sources: dict, known: dict) -> str | None:
     return next((r for r in read if r in known and r != name), None)
 
 
-def _change(state: _State, name, kind, now: _Tracked, parent_name, parent_version, parent_tracked, calls):
+def _change(state: _State, name, kind, now: _Tracked, parent_name, parent_version, parent_tracked, calls, bindings):
     from .base import RESHAPING, EngineChange
 
     same_engine = parent_tracked is not None and parent_tracked.engine == now.engine and parent_version is not None
@@ -195,6 +196,7 @@ def _change(state: _State, name, kind, now: _Tracked, parent_name, parent_versio
         engine=now.engine,
         native=now.obj,
         parent_native=parent_tracked.obj if same_engine else None,
+        binding=bindings.get(name),
     )
     state.names[name] = id(now.ref()) if now.ref() is not None else -1
     state.versions[name] = ch.version_id

@@ -49,6 +49,9 @@ class EngineChange(FrameChange):
     parent_native: Any = None
     lazy: bool = False
     impacts: list = field(default_factory=list)  # filled by the worker, written with the cell
+    # pandas rows the segment stage suggests from (with the version's profile): Spark's seeded
+    # sample; for polars, no rows (its profile holds the exact values and quantiles)
+    sample: Any = None
 
 
 # --- segments as engine expressions ---------------------------------------------------------

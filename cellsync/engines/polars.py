@@ -10,6 +10,10 @@ same `FrameProfile` / `FrameDiff` / `DataPlan` a pandas frame gets.
 
 polars has no index: a frame's rows have a position only, so "row identity" is position or
 content (recorded as `index` / `content` so every existing reader understands it).
+
+One module per engine on purpose, although it is long: the polars profile, diff and
+version data are the pandas pipeline's three stages again, in polars expressions, and read
+best side by side.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from ..diff import ColumnChange, DtypeChange, FrameDiff, RowMatch, SHIFT_SAMPLE, ks_statistic
 from ..profile import QUANTILES, ColumnProfile, FrameProfile, Histogram, LengthStats, ValueCount, _histogram, _display_value
 from ..versions import DataPlan, persist
-from .base import EngineError
+from .base import EngineError, segment_expr
 
 ENGINE = "polars"
 
@@ -382,6 +386,7 @@ def record(worker, ch, parent_id):
         ch.impacts = _impacts(worker, ch, parent, obj, d, match)
     worker.bytes_written += plan.bytes_written
     worker.plans[ch.version_id] = plan
+    ch.sample = obj.head(0).to_pandas()  # the columns and their types, for suggestions
     return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change=ch.change,
                    n_rows=obj.height, n_cols=obj.width, parent_id=parent_id, parent_frame=ch.parent_name,
                    profile=prof, diff=d, data=plan, note=with_budget_note(prof.note, plan, cfg, budget))
@@ -409,15 +414,51 @@ def _impacts(worker, ch, parent, new, d, match) -> list:
     columns the segments and the changed values need, as Arrow-backed pandas columns."""
     from ..segments import impacts
 
+    import pandas as pd
+
     segs = worker.segments_for(ch.name, ch.parent_name)
     if not segs:
         return []
-    wanted = {c for s in segs for c in s.columns} | set(d.values_changed)
-    pa = parent.select([c for c in parent.columns if c in wanted])
-    na = new.select([c for c in new.columns if c in wanted])
-    return impacts(segs, pa.to_pandas(use_pyarrow_extension_array=True), na.to_pandas(use_pyarrow_extension_array=True),
-                   d, match, flag_ratio=worker.cfg.flag_ratio, flag_min_points=worker.cfg.flag_min_points,
-                   flag_min_rows=worker.cfg.flag_min_rows)
+    before, after = segment_masks(parent, segs), segment_masks(new, segs)
+    masks = {s.text: (before[s.text], after[s.text]) for s in segs}
+    # pandas columns only for the values-changed counts inside each segment
+    wanted = set(d.values_changed)
+
+    def as_pandas(frame):
+        cols = [c for c in frame.columns if c in wanted]
+        if not cols:
+            return pd.DataFrame(index=pd.RangeIndex(frame.height))
+        return frame.select(cols).to_pandas(use_pyarrow_extension_array=True)
+
+    return impacts(segs, as_pandas(parent), as_pandas(new), d, match, flag_ratio=worker.cfg.flag_ratio,
+                   flag_min_points=worker.cfg.flag_min_points, flag_min_rows=worker.cfg.flag_min_rows, masks=masks)
+
+
+def segment_masks(frame, segs) -> dict:
+    """Each segment's rows of a polars frame as a numpy bool array (None where it does not fit),
+    all in one `select` that polars runs on all cores; the conditions are `segment_expr`, the
+    same the Spark job counts with."""
+    import narwhals as nw
+
+    schema = {c: str(t) for c, t in frame.schema.items()}
+    exprs, out = {}, {}
+    for i, seg in enumerate(segs):
+        try:
+            exprs[seg.text] = segment_expr(seg.spec, schema).alias(f"m{i}")
+        except Exception:
+            out[seg.text] = None
+    if not exprs:
+        return out
+    try:
+        res = nw.to_native(nw.from_native(frame).select(list(exprs.values())))
+        return {**out, **{t: res.get_column(name).fill_null(False).to_numpy() for t, name in zip(exprs, res.columns)}}
+    except Exception:  # one condition that polars refuses (a type mismatch): the others still count
+        for t, e in exprs.items():
+            try:
+                out[t] = nw.to_native(nw.from_native(frame).select(e)).to_series().fill_null(False).to_numpy()
+            except Exception:
+                out[t] = None
+        return out
 
 
 def _lazy_version(worker, ch, parent_id):

@@ -24,6 +24,7 @@ says "not profiled: ..." instead of holding the cluster.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import threading
 import time
@@ -37,7 +38,10 @@ from .base import EngineError, segment_expr
 ENGINE = "spark"
 
 
+@functools.lru_cache(maxsize=1)
 def _frame_types() -> tuple:
+    # once per process: asked for every value of the namespace after every cell (the hook's
+    # time), and a failing import (no grpcio for Connect) would be retried each time
     types = []
     try:
         from pyspark.sql import DataFrame
@@ -51,7 +55,18 @@ def _frame_types() -> tuple:
         types.append(ClassicDataFrame)
     except Exception:
         pass
+    try:  # Spark Connect (`SparkSession.builder.remote(...)`, Databricks): needs grpcio
+        from pyspark.sql.connect.dataframe import DataFrame as ConnectDataFrame
+
+        types.append(ConnectDataFrame)
+    except Exception:
+        pass
     return tuple(types)
+
+
+def is_connect(df) -> bool:
+    """A Spark Connect frame: a client-side plan, no JVM in this process."""
+    return type(df).__module__.startswith("pyspark.sql.connect")
 
 
 def is_frame(value) -> bool:
@@ -76,11 +91,20 @@ def _analyzed(df):
     return df._jdf.queryExecution().analyzed()
 
 
+def _analyzed_text(df) -> str:
+    if is_connect(df):
+        # the server's explain (one round trip, no job), its analyzed section
+        text = df._explain_string(extended=True)
+        part = text.split("== Analyzed Logical Plan ==", 1)[-1].split("== Optimized Logical Plan ==", 1)[0]
+        return "\n".join(ln for ln in part.strip().splitlines()[1:])  # the first line is the schema
+    return _analyzed(df).toString()
+
+
 def plan_step(df) -> str:
     """The step that made this frame, on one line, from the analyzed plan: the first node that
     is not a plain column selection (`Filter (age >= 18)`, `Join LeftOuter, (id = id)`,
     `Aggregate [region], ...`, `Relation [...] parquet`). Attribute ids (`#12L`) are dropped."""
-    lines = [_IDS.sub("", ln).lstrip(" :+-").strip() for ln in _analyzed(df).toString().splitlines()]
+    lines = [_IDS.sub("", ln).lstrip(" :+-").strip() for ln in _analyzed_text(df).splitlines()]
     lines = [ln for ln in lines if ln]
     for ln in lines:
         if ln.startswith("Project") and " AS " not in ln:
@@ -93,6 +117,10 @@ def plan_step(df) -> str:
 
 def is_filter_of(child, parent) -> bool:
     """The child's plan is a Filter directly over the parent's plan."""
+    if is_connect(child):
+        # Connect plans are client-side objects: `parent.filter(...)` wraps the parent's own
+        plan = getattr(child, "_plan", None)
+        return type(plan).__name__ == "Filter" and getattr(plan, "_child", None) is getattr(parent, "_plan", object())
     node = _analyzed(child)
     return node.nodeName() == "Filter" and node.child().sameResult(_analyzed(parent))
 
@@ -154,6 +182,39 @@ class _Guard:
             raise EngineError(f"profile skipped: {self.reason}") from exc
 
 
+class _ConnectGuard(_Guard):
+    """Spark Connect has no SparkContext in this process: CellSync's operations carry a tag of
+    their own and are interrupted by it past the time budget. Whether a job of the notebook's
+    is running cannot be seen from a Connect client, so CellSync's jobs do not give way to it."""
+
+    def __init__(self, session, cfg, name: str):
+        self.session, self.budget = session, float(cfg.spark_time_budget)
+        self.tag = f"cellsync-{uuid.uuid4().hex[:12]}"
+        self.reason = None
+        self._done = threading.Event()
+
+    def __enter__(self):
+        self.session.addTag(self.tag)  # this thread's operations only
+        threading.Thread(target=self._watch, name="cellsync-spark-watch", daemon=True).start()
+        return self
+
+    def _watch(self):
+        if not self._done.wait(self.budget):
+            self.reason = f"over the {self.budget:g} s time budget (spark_time_budget)"
+            try:
+                self.session.interruptTag(self.tag)
+            except Exception:
+                pass
+
+    def __exit__(self, *exc):
+        self._done.set()
+        try:
+            self.session.removeTag(self.tag)
+        except Exception:
+            pass
+        return False
+
+
 # --- the aggregation job -----------------------------------------------------------------------
 
 _NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType")
@@ -211,6 +272,36 @@ def aggregate(df, cfg, segments=(), columns: bool = True) -> tuple[int, dict, di
     return int(row["__rows"]), stats, counts
 
 
+def key_diff(parent, child, keys: list[str]) -> dict:
+    """Rows removed, added and kept between two Spark frames by their key columns, in one
+    job: both sides grouped by the key, joined full outer. `unique` is False where a key
+    repeats or is missing on either side (then the counts do not say which rows went)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    p = parent.groupBy(*keys).agg(F.count(F.lit(1)).alias("_cs_p"))
+    c = child.groupBy(*keys).agg(F.count(F.lit(1)).alias("_cs_c"))
+    j = p.join(c, on=keys, how="full_outer")
+    missing = reduce(lambda a, b: a | b, [F.col(k).isNull() for k in keys])
+    row = j.agg(
+        F.sum(F.when(F.col("_cs_c").isNull(), F.col("_cs_p")).otherwise(0)).alias("removed"),
+        F.sum(F.when(F.col("_cs_p").isNull(), F.col("_cs_c")).otherwise(0)).alias("added"),
+        F.sum(F.when(F.col("_cs_p").isNotNull() & F.col("_cs_c").isNotNull(), F.col("_cs_c")).otherwise(0)).alias("kept"),
+        F.max(F.greatest(F.coalesce("_cs_p", F.lit(0)), F.coalesce("_cs_c", F.lit(0)))).alias("most"),
+        F.max(F.when(missing, 1).otherwise(0)).alias("missing"),
+    ).collect()[0]
+    return {"removed": int(row["removed"] or 0), "added": int(row["added"] or 0), "kept": int(row["kept"] or 0),
+            "unique": (row["most"] or 0) <= 1 and not row["missing"]}
+
+
+def _row_key(cfg, parent, df) -> list[str]:
+    """The configured key columns, where both frames have all of them."""
+    keys = [k.strip() for k in (cfg.spark_row_key or "").split(",") if k.strip()]
+    have = set(parent.columns) & set(df.columns)
+    return keys if keys and all(k in have for k in keys) else []
+
+
 def _sample(df, n_rows: int, cfg):
     """A seeded sample of at most `spark_sample_rows` rows, as Arrow-backed pandas."""
     import pandas as pd
@@ -262,6 +353,16 @@ def profile_from(n_rows, stats, df, sample, cfg) -> FrameProfile:
 
 
 def _session_alive(df):
+    if is_connect(df):
+        try:
+            session = df.sparkSession
+            if getattr(getattr(session, "_client", None), "is_closed", False):
+                raise EngineError("the Spark Connect session of this frame is closed")
+            return session
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"no usable Spark Connect session: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     try:
         sc = df.sparkSession.sparkContext
         if sc._jsc is None or sc._jsc.sc().isStopped():
@@ -285,7 +386,12 @@ def record(worker, ch, parent_id):
     parent_prof = worker.profiles.get(parent_id) if parent_id else None
     parent_counts = _SEGMENT_COUNTS.get(parent_id, {})
     is_filter = parent is not None and _safe(is_filter_of, df, parent)
-    with _Guard(sc, cfg, ch.name) as guard:
+    # a filter's removed rows are exact from the counts already; anything else that keeps
+    # rows is matched by the key the user named, if any
+    keys = _row_key(cfg, parent, df) if parent is not None and not is_filter and not ch.reshape else []
+    by_key = None
+    guard_type = _ConnectGuard if is_connect(df) else _Guard
+    with guard_type(sc, cfg, ch.name) as guard:
         try:
             n_rows, stats, counts = aggregate(df, cfg, segs)
             late = [s for s in segs if s.text in counts and s.text not in parent_counts]
@@ -295,10 +401,17 @@ def record(worker, ch, parent_id):
                 parent_counts = {**parent_counts, **aggregate(parent, cfg, late, columns=False)[2]}
                 _SEGMENT_COUNTS[parent_id] = parent_counts
             sample = _sample(df, n_rows, cfg)
+            if keys:
+                by_key = key_diff(parent, df, keys)
         except Exception as exc:
             guard.check(exc)
             raise
     prof = profile_from(n_rows, stats, df, sample, cfg)
+    ch.sample = sample
+    key_note = None
+    if by_key is not None and not by_key["unique"]:
+        key_note = (f"rows not matched by {', '.join(keys)}: it repeats or is missing in one of the "
+                    "versions, so only net counts are known")
     _SEGMENT_COUNTS[ch.version_id] = counts
     worker.profiles[ch.version_id] = prof
     if parent is not None and parent_prof is not None:
@@ -314,6 +427,9 @@ def record(worker, ch, parent_id):
             columns_added=tuple(c for c in new_cols if c not in old_cols),
             columns_removed=tuple(c for c in old_cols if c not in new_cols),
         )
+        if by_key is not None and by_key["unique"]:
+            d = dataclasses.replace(d, rows_removed=by_key["removed"], rows_added=by_key["added"],
+                                    rows_kept=by_key["kept"], row_identity="key")
         if is_filter:
             overall = (before - n_rows) / before if before else None
             for seg in segs:
@@ -336,7 +452,7 @@ def record(worker, ch, parent_id):
                                    note=f"seeded sample of {len(sample):,} of {n_rows:,} rows (Spark)")
     worker.bytes_written += plan.bytes_written
     worker.plans[ch.version_id] = plan
-    note = f"Spark: {step}" + (f" — {prof.note}" if prof.note else "")
+    note = f"Spark: {step}" + (f" — {key_note}" if key_note else "") + (f" — {prof.note}" if prof.note else "")
     return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change=ch.change,
                    n_rows=n_rows, n_cols=len(df.schema.fields), parent_id=parent_id, parent_frame=ch.parent_name,
                    profile=prof, diff=d, data=plan, note=note[:300])

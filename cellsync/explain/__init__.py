@@ -2,7 +2,8 @@
 choice, and never with a number the facts do not support.
 
 - `facts.py`    the fact sheet of a cell, and the number guard
-- `offline.py`  the offline explainer (code idioms + measured facts), the default
+- `offline.py`  the offline explainer (measured facts + the code's intent), the default
+- `steps.py`    the code's intent: each statement's idioms as `Step`s (AST only)
 - `explanation.py` the `Explanation` record and `explain()`, the one path (no LangChain)
 - `chains.py`   LangChain runnables for an LLM and for the offline explainer (imported only
                 once a model is used: `import cellsync` must not load LangChain)

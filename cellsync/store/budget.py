@@ -19,9 +19,10 @@ from typing import IO
 from ..errors import StoreError, StoreInUse, VersionDataUnavailable
 from ..records import Record
 from ..versions import (
-    NOT_PERSISTED_POSITIONS, ColumnRef, DataPlan, NotPersistable, _write_index, plan_file_keys, rebuild,
+    NOT_PERSISTED_POSITIONS, ColumnRef, DataPlan, NotPersistable, plan_file_keys, rebuild,
 )
 from .records import store_size
+from ..versions.write import _write_index
 from .schema import DB_NAME
 
 KERNEL_LOCK = "kernel.lock"

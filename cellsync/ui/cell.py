@@ -41,7 +41,7 @@ class CellView(pn.viewable.Viewer):
         self._metrics = html_pane()
         self._layout = pn.Column(self._head, self._more, self.discussion, self._frames, self._metrics,
                                  sizing_mode="stretch_width")
-        # (not a param: param compares a dict value deeply before it notifies)
+        # (not a param: param would compare the entry with the last one before it notifies)
         self._entry: TimelineEntry | None = None
 
     def __panel__(self):

@@ -12,6 +12,7 @@ from .cell import CellView
 from .feedback import Feedback
 from .keys import PageKeys
 from .metrics import Metrics
+from .overview import OverviewView
 from .parts import html_pane
 from .segments import Segments
 from .state import DashboardState
@@ -44,7 +45,9 @@ class Dashboard(pn.viewable.Viewer):
         self.metrics = Metrics(state=self.state)
         self.feedback = Feedback(state=self.state)
         self._home = pn.Column(self.timeline, self.cell, sizing_mode="stretch_width")
-        tabs = [("Timeline", self._home),
+        # the overview: the first tab, where an expert lands (issue 14)
+        self.overview = OverviewView(state=self.state, compact=self.compact)
+        tabs = [("Overview", self.overview), ("Timeline", self._home),
                 ("Segments", self.segments), ("Metrics", self.metrics), ("Feedback", self.feedback)]
         # dynamic: the browser builds a tab's widgets when it is first opened
         self._tabs = pn.Tabs(*tabs, dynamic=True, sizing_mode="stretch_width")

@@ -174,6 +174,16 @@ class TimelineKeys(pn.custom.JSComponent):
           }
         });
         resizer.observe(host);
+        // a table built while its tab was hidden (the dashboard opens on the overview) drew for
+        // a size of nothing: no scroll range, the last rows at the top. Draw it again once shown.
+        const redraw = () => {
+          if (!tab || !table.isConnected) { return; }
+          if (holder.clientHeight === 0) { setTimeout(redraw, 100); return; }
+          redrawUntil = Date.now() + 300;
+          tab.redraw(true);
+          if (follow) { afterDraw(() => toNewest()); }
+        };
+        afterDraw(redraw);
         observer = new MutationObserver(decorate);
         observer.observe(t, { childList: true, subtree: true });
         decorate();
@@ -249,6 +259,14 @@ class PageKeys(pn.custom.JSComponent):
             h.setAttribute('role', 'rowgroup');
             const inner = h.querySelector(':scope > .tabulator-table');
             if (inner) { inner.setAttribute('role', 'none'); }
+          }
+          // a scrolling box of CellSync's own HTML that a keyboard cannot reach (WCAG 2.1.1;
+          // html.table makes its own reachable, this catches any other that does not)
+          for (const box of r.querySelectorAll('.cs-scroll:not([tabindex])')) {
+            const inner = box.querySelector('[data-testid]');
+            box.tabIndex = 0;
+            box.setAttribute('role', 'region');
+            box.setAttribute('aria-label', inner ? inner.dataset.testid.replace(/-/g, ' ') : 'table');
           }
           // every cell of a read-only table is a tab stop that drops the focus to the page when
           // reached (Tabulator's editing gives it up): Tab goes past the table instead

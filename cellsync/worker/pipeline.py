@@ -44,8 +44,10 @@ class Pipeline:
             if op is not None:
                 version = dataclasses.replace(version, operation=op)
             versions.append(version)
-            if ch.frame is None:
-                impacts.extend((version.id, ch.name, imp) for imp in getattr(ch, "impacts", ()))  # engines
+            if ch.frame is None:  # engines: impacts come with the version; suggestions from its profile
+                found = self.segments.engine_by_construction(ch, getattr(ch, "impacts", ()))
+                impacts.extend((version.id, ch.name, imp) for imp in found)
+                new_segments.extend(self.segments.run_engine(ch, version, job))
                 continue
             made, found = self.segments.run(ch, version, match, job)
             new_segments.extend(made)

@@ -4,7 +4,9 @@ impact of each change on each segment, flagged when disproportionate."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import re
 
 import pandas as pd
 
@@ -48,6 +50,40 @@ class SegmentStage:
             self.on_problem(f"segments.{type(exc).__name__}", exc)
             return [], []
 
+    def run_engine(self, ch, version: Version, job: CellJob) -> list:
+        """Suggestions for a polars or Spark frame, made once per frame from its profile (the
+        engine counted their rows itself); never retired from a sample's values."""
+        sample = getattr(ch, "sample", None)
+        if sample is None or version.profile is None:
+            return []
+        try:
+            self.columns_seen[ch.name] = {c.name for c in version.profile.columns}
+            return self.suggest_for(ch.name, sample, version, ch.parent_name, job, refresh=False)
+        except Exception as exc:
+            self.on_problem(f"segments.{type(exc).__name__}", exc)
+            return []
+
+    def engine_by_construction(self, ch, impacts) -> list:
+        """A polars or Spark frame has no operation record (its code is not pandas): a segment
+        whose columns are all named in the statement that made the frame (`filter(
+        pl.col("income").is_not_null())`) is taken as tested by it, so never a finding. Naming
+        a column is enough: this says less, never more."""
+        stmt = getattr(getattr(ch, "binding", None), "statement", None)
+        if stmt is None:
+            return list(impacts)
+        texts = [n.value for n in ast.walk(stmt) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        # a Spark SQL condition is a string (`filter("age >= 18")`): its words count too
+        named = set(texts) | {w for t in texts for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", t)}
+        named |= {n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)}
+        by_text = {s.text: s for s in self.segments_for(ch.name, ch.parent_name)}
+        out = []
+        for imp in impacts:
+            seg = by_text.get(imp.segment)
+            if seg is not None and seg.columns and set(seg.columns) <= named:
+                imp = dataclasses.replace(imp, flagged=False, by_construction=True)
+            out.append(imp)
+        return out
+
     def user_texts(self) -> set[str]:
         return {s.text for segs in (self.by_frame or {}).values() for s in segs if s.source != "suggested"}
 
@@ -66,7 +102,8 @@ class SegmentStage:
                     out.append(seg)
         return out
 
-    def suggest_for(self, name: str, frame: pd.DataFrame, version: Version, parent: str | None, job: CellJob) -> list:
+    def suggest_for(self, name: str, frame: pd.DataFrame, version: Version, parent: str | None, job: CellJob,
+                    refresh: bool = True) -> list:
         """Suggestions are made once per frame name, from its first profiled version, so that
         quartile thresholds stay fixed while the frame changes. A frame derived from another
         inherits the parent's suggestions (same thresholds, so the two can be compared) and
@@ -78,7 +115,7 @@ class SegmentStage:
             return []
         mine = [s for s in self.by_frame.get(name, []) if s.source == "suggested"]
         if mine:
-            return self._refresh(name, frame, version, mine, job)
+            return self._refresh(name, frame, version, mine, job) if refresh else []
         inherited = []
         parent_columns: set[str] = set()
         if parent and parent != name:
