@@ -353,17 +353,14 @@ def profile_from(n_rows, stats, df, sample, cfg) -> FrameProfile:
 
 
 def _session_alive(df):
-    if is_connect(df):
-        try:
+    """The frame's SparkContext (classic) or session (Connect), or one EngineError line."""
+    connect = is_connect(df)
+    try:
+        if connect:
             session = df.sparkSession
             if getattr(getattr(session, "_client", None), "is_closed", False):
                 raise EngineError("the Spark Connect session of this frame is closed")
             return session
-        except EngineError:
-            raise
-        except Exception as exc:
-            raise EngineError(f"no usable Spark Connect session: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-    try:
         sc = df.sparkSession.sparkContext
         if sc._jsc is None or sc._jsc.sc().isStopped():
             raise EngineError("the Spark session of this frame is stopped")
@@ -371,7 +368,8 @@ def _session_alive(df):
     except EngineError:
         raise
     except Exception as exc:
-        raise EngineError(f"no usable Spark session: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        what = "Spark Connect session" if connect else "Spark session"
+        raise EngineError(f"no usable {what}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
 
 
 def record(worker, ch, parent_id):
