@@ -7,7 +7,10 @@ VENV_PD2 ?= .venv-pd2
 DEMO_STORE ?= notebooks/.cellsync
 PORT ?= 5006
 
-.PHONY: install browser demo test test-fast test-engines bench clean
+AXE_VERSION ?= 4.14.1
+AXE_DIR ?= tests/.node
+
+.PHONY: install browser axe demo test test-fast test-engines bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +32,16 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install chromium (the browser tests are skipped without it)"; fi; }
 
+# The accessibility tests load axe-core (npm) from disk into the page, never from a CDN. It goes
+# into a folder git ignores, with no package.json or package-lock.json written (a lock file
+# records download addresses); without npm the tests that need it are skipped and say why.
+axe: $(AXE_DIR)/node_modules/axe-core/axe.min.js
+
+$(AXE_DIR)/node_modules/axe-core/axe.min.js:
+	@if command -v npm >/dev/null 2>&1; then \
+	  mkdir -p $(AXE_DIR) && cd $(AXE_DIR) && npm install --no-save --no-package-lock --no-audit --no-fund --silent axe-core@$(AXE_VERSION); \
+	else echo "npm is missing: apt-get install npm (the accessibility tests are skipped without axe-core)"; fi
+
 demo: install
 	$(VENV)/bin/cellsync demo --dir notebooks --store $(DEMO_STORE) --no-serve
 	$(VENV)/bin/cellsync show $(DEMO_STORE)
@@ -36,7 +49,7 @@ demo: install
 
 # Spark tests start a JVM (~10 s) and run jobs: `make test` runs the short subset marked
 # engines_smoke; `make test-engines` runs every polars and Spark test.
-test: $(VENV)/.installed $(VENV_PD2)/.installed browser
+test: $(VENV)/.installed $(VENV_PD2)/.installed browser axe
 	$(VENV)/bin/python -m pytest -q -m "not engines or engines_smoke"
 	@echo "--- the tracker, store and explainers again on pandas 2.2 (no copy-on-write: the content-hash fallback) ---"
 	$(VENV_PD2)/bin/python -m pytest -q -p no:cacheprovider -m "not browser and (not engines or engines_smoke)"
@@ -51,4 +64,4 @@ bench: install
 	$(VENV)/bin/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(VENV_PD2) $(DEMO_STORE) .pytest_cache
+	rm -rf $(VENV) $(VENV_PD2) $(DEMO_STORE) .pytest_cache $(AXE_DIR)

@@ -145,11 +145,22 @@ def go_last_page(page) -> None:
 
 
 def turn_to(page, row) -> None:
-    """Page through the timeline (from the first page) until `row` is on the page shown; the
-    timeline opens on its last page. Not timed: a reader finds the row, then clicks."""
+    """Page (or scroll) through the timeline from its start until `row` is drawn; the timeline
+    opens on its newest cells. Not timed: a reader finds the row, then clicks."""
     if row.count():
         return
     tl = timeline(page)
+    if not paginated(page):
+        # one scrolling table drawn virtually (issue 14): scroll down from the top until drawn
+        holder = tl.locator(".tabulator-tableholder").first
+        holder.evaluate("e => e.scrollTop = 0")
+        for _ in range(1000):
+            page.wait_for_timeout(60)
+            if row.count() or holder.evaluate(
+                    "e => { const end = e.scrollTop + e.clientHeight >= e.scrollHeight - 2;"
+                    " e.scrollTop += e.clientHeight * 0.8; return end; }"):
+                return
+        return
     first = tl.locator(".tabulator-page[data-page='first']")
     if first.count() and first.is_enabled():
         first.click()

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BENCH, RESULTS, ROOT, log, machine
 
-PARTS = ["hook", "worker", "peers", "store_growth", "memory", "segments", "dashboard", "chat", "sidecar"]
+PARTS = ["hook", "worker", "peers", "store_growth", "memory", "segments", "dashboard", "chat", "sidecar", "timeline"]
 TIMEOUT = {"hook": 1800, "worker": 1800, "peers": 3600, "store_growth": 1800, "memory": 1800,
-           "segments": 1800, "dashboard": 1800, "chat": 2400, "sidecar": 900}
+           "segments": 1800, "dashboard": 1800, "chat": 2400, "sidecar": 900, "timeline": 1200}
 
 TARGETS = {"hook_ms": 2.0, "worker_s": 1.5, "memory_pct": 10.0,
            "impacts_s": 0.5, "snapgrid_s": 2.0, "page_s": 2.0, "click_s": 0.3, "new_cell_s": 1.0, "chat_s": 1.0,
@@ -577,6 +577,29 @@ def report_new_parts(res: dict) -> tuple[list[str], list[list]]:
         else:
             lines += [f"FAILED: {sc.get('error')}", ""]
             summary.append(["sidecar", "FAILED", sc.get("error")])
+    lines, summary = report_timeline(res, lines, summary)
+    return lines, summary
+
+
+def report_timeline(res: dict, lines: list, summary: list) -> tuple[list, list]:
+    """Part 10: a timeline of 1,000 cells (bench/timeline.py)."""
+    t = res["parts"].get("timeline")
+    if not t:
+        return lines, summary
+    lines += ["## 10. A timeline of 1,000 cells", ""]
+    if not t.get("ok"):
+        lines += [f"FAILED: {t.get('error')}", ""]
+        summary.append(["timeline", "FAILED", t.get("error")])
+        return lines, summary
+    lines += [f"{t['cells']:,} cells in {t['sections']} sections, built by a shell in {sec(t['build_s'])}; "
+              f"`Dashboard()` {sec(t['dashboard_s'].get('median'))}; rows in the page after load: "
+              f"{t['rows_drawn'].get('median')}; requests leaving 127.0.0.1: {len(t.get('external_requests') or [])}.", ""]
+    rows = [["page load: goto -> newest row visible", dist(t["load_s"]), ""],
+            ["scroll to the top -> first cell drawn", dist(t["scroll_top_s"]), ""],
+            ["scroll to the middle -> its cells drawn", dist(t["scroll_middle_s"]), ""],
+            ["search typed -> count of matching cells shown", dist(t["search_s"]), ""]]
+    lines += table(["measure", "median (p95, max; n)", "notes"], rows) + [""]
+    summary.append(["timeline 1,000 cells: page load", sec(t["load_s"].get("median")), ""])
     return lines, summary
 
 

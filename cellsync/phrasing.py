@@ -646,6 +646,36 @@ def badges(entry: TimelineEntry, open_threads: int = 0) -> list[tuple[str, bool]
     return out
 
 
+# --- the timeline's structure, filters and search (issue 14) ----------------------------------
+
+NO_SECTION = "Before the first heading"  # cells above the notebook's first Markdown heading
+
+
+def section_label(section: str | None) -> str:
+    """The timeline group a cell belongs to: its notebook section, or the cells above the first."""
+    return section or NO_SECTION
+
+
+def changed_data(entry: TimelineEntry) -> bool:
+    """A cell 'changed data' when it recorded a version of a table (new, changed or deleted)."""
+    return bool(entry.frames)
+
+
+def flagged(entry: TimelineEntry) -> bool:
+    return any(s.flagged for s in entry.segments)
+
+
+def shown_of(shown: int, total: int) -> str:
+    """How many timeline rows pass the filters, said as a sentence for the screen reader too."""
+    return f"Showing all {plural(total, 'cell')}." if shown == total else f"Showing {n(shown)} of {plural(total, 'cell')}."
+
+
+def metric_value_line(name: str, value: float, execution_count) -> str:
+    """A metric recorded once: a number, not a lonely dot on an axis."""
+    where = f" (cell {execution_count})" if execution_count is not None else ""
+    return f"{name} = {value:.4g}{where}"
+
+
 def frame_line(f: FrameSummary) -> str:
     """`cellsync show`: one compact line per frame, the operation first."""
     name = f.name

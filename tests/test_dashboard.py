@@ -11,7 +11,7 @@ import pytest
 
 import cellsync
 from helpers import ROOT, recorded, run
-from ui_helpers import CHROMIUM, LAUNCH_ARGS, Page, demo_store as replay_demo, need_chromium, open_timeline, start_server
+from ui_helpers import Page, chromium, demo_store as replay_demo, need_chromium, open_timeline, start_server
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +30,8 @@ def server(demo_store):
 
 @pytest.fixture(scope="module")
 def browser():
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def expected_dropna():
@@ -109,10 +104,15 @@ def test_typing_a_segment_updates_the_grid_and_bad_text_says_why(browser, server
 
 
 @pytest.mark.browser
-def test_metrics_tab(browser, server):
+def test_metrics_tab(browser, server, demo_store):
+    """Opens on a metric with per-segment results; recorded once, it is a number, not a chart."""
     p = Page(browser, server)
     p.tab("Metrics")
-    p.page.locator("canvas:visible").first.wait_for(timeout=10_000)
+    rows = cellsync.open_store(demo_store).metrics()
+    segmented = sorted({m["name"] for m in rows if m["segment"] is not None})
+    first = next(m for m in rows if m["name"] == segmented[0] and m["segment"] is None)
+    p.page.locator("[data-testid=metric-value]", has_text=f"{segmented[0]} = {first['value']:.4g}").first.wait_for(timeout=10_000)
+    p.page.locator(f"text={segmented[0]} by segment").first.wait_for(timeout=10_000)
     p.shot("metrics")
     p.close()
 
@@ -226,50 +226,41 @@ def test_new_cells_appear_without_a_reload(browser, shell):
 
 @pytest.mark.browser
 def test_a_long_timeline_opens_on_its_newest_cells_and_follows_new_ones(browser, shell):
-    """Pages of 10: the page opens on the last one; a new cell that starts a new page is
-    followed while the reader is on the last page, and does not pull a reader away from an
-    earlier page."""
+    """One scrolling table: the page opens scrolled to the newest cells; a new cell is followed
+    while the reader is at the bottom, and does not pull away a reader who scrolled up."""
     run(shell, "t = pd.DataFrame({'a': range(100)})")
-    i = 0
-    while True:
-        n = recorded(shell).summary()["cells"]
-        if n >= 25 and n % 10 == 0:
-            break
+    for i in range(40):
         run(shell, f"t = t[t.a != {i}]")
-        i += 1
+    n = recorded(shell).summary()["cells"]
     store = recorded(shell).path
     proc, url = start_server(store)
     try:
         p = Page(browser, url)
         table = p.page.locator(".tabulator", has_text="What happened").first
         rows = table.locator(".tabulator-row")
-        rows.filter(has_text=f"t = t[t.a != {i - 1}]").first.wait_for(timeout=10_000)
-        assert rows.filter(has_text="t = pd.DataFrame").count() == 0  # the oldest are on page 1
-        assert rows.count() == 10
-        # cell n + 1 starts page n / 10 + 1: followed, since the reader is on the last page
-        run(shell, f"t = t[t.a != {i}]")
+        holder = table.locator(".tabulator-tableholder").first
+        rows.filter(has_text="t = t[t.a != 39]").first.wait_for(timeout=10_000)
+        assert rows.filter(has_text="t = pd.DataFrame").count() == 0  # far above, not drawn
+        assert rows.count() < n  # virtual rendering: only the rows in view exist
+        # at the bottom: a new cell is scrolled into view
+        run(shell, "t = t[t.a != 40]")
         recorded(shell)
-        rows.filter(has_text=f"t = t[t.a != {i}]").first.wait_for(timeout=10_000)
-        assert rows.count() == 1
-        # on the first page, a new cell does not move the page
-        table.locator(".tabulator-page[data-page='first']").click()
+        rows.filter(has_text="t = t[t.a != 40]").first.wait_for(timeout=10_000)
+        p.page.wait_for_timeout(500)
+        assert holder.evaluate("e => e.scrollTop + e.clientHeight >= e.scrollHeight - 40")
+        # scrolled to the top, a new cell does not move the reader
+        holder.evaluate("e => e.scrollTop = 0")
         rows.filter(has_text="t = pd.DataFrame").first.wait_for(timeout=5_000)
-        first = rows.first.inner_text()
-        run(shell, f"t = t[t.a != {i + 1}]")
+        run(shell, "t = t[t.a != 41]")
         recorded(shell)
         p.page.locator(f"text=/· {n + 2} cells ·/").first.wait_for(timeout=10_000)
-        p.page.wait_for_timeout(500)
-        assert rows.first.inner_text() == first
-        table.locator(".tabulator-page[data-page='last']").click()
-        rows.filter(has_text=f"t = t[t.a != {i + 1}]").first.wait_for(timeout=5_000)
+        p.page.wait_for_timeout(800)
+        assert holder.evaluate("e => e.scrollTop") == 0
+        assert rows.filter(has_text="t = pd.DataFrame").count() == 1
         p.close()
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-
-
 
 
 @pytest.fixture
@@ -472,13 +463,13 @@ def test_the_assistant_thinks_without_stalling_other_pages(browser, chat_store):
 
 @pytest.mark.browser
 def test_a_new_thread_does_not_move_a_reader_off_their_page(browser, shell):
-    """The soak run found it: the thread count patched into a row of another page sent every
-    open timeline back to page 1. A patch must leave the reader where they are."""
+    """The soak run found it: the thread count patched into a row sent every open timeline
+    back to its start. A patch must leave the reader where they scrolled."""
     from cellsync import chat
     from cellsync.store import Store
 
     run(shell, "t = pd.DataFrame({'a': range(100)})")
-    for i in range(24):
+    for i in range(40):
         run(shell, f"t = t[t.a != {i}]")
     store = recorded(shell).path
     proc, url = start_server(store)
@@ -486,15 +477,23 @@ def test_a_new_thread_does_not_move_a_reader_off_their_page(browser, shell):
         p = Page(browser, url)
         table = p.page.locator(".tabulator", has_text="What happened").first
         rows = table.locator(".tabulator-row")
-        table.locator(".tabulator-page[data-page='prev']").click()  # page 2 of 3
-        rows.filter(has_text="t = t[t.a != 10]").first.wait_for(timeout=5_000)
-        shown = rows.first.inner_text()
-        first_count = recorded(shell).timeline()[2].execution_count  # a cell on page 1
+        holder = table.locator(".tabulator-tableholder").first
+        p.row("t = t[t.a != 39]")  # the newest: the page opened there
+        p.page.wait_for_timeout(800)
+        holder.evaluate("e => e.scrollTop = (e.scrollHeight - e.clientHeight) / 2")  # up to the middle
+        p.page.wait_for_timeout(300)
+        # the first row in view (Tabulator also draws a few rows above and below the view)
+        in_view = """e => { const box = e.getBoundingClientRect();
+            const r = [...e.querySelectorAll('.tabulator-row')].find(r => r.getBoundingClientRect().top >= box.top - 1);
+            return r ? r.innerText : null; }"""
+        top, shown = holder.evaluate("e => e.scrollTop"), holder.evaluate(in_view)
+        assert top > 0
+        first_count = recorded(shell).timeline()[2].execution_count  # a cell far above
         with Store(store) as writer:
             chat.start_thread(writer, "Why this one?", "dr. lee", "expert", execution_count=first_count)
         p.page.wait_for_timeout(1500)  # several polls
-        assert rows.first.inner_text() == shown
-        table.locator(".tabulator-page[data-page='first']").click()
+        assert abs(holder.evaluate("e => e.scrollTop") - top) < 5 and holder.evaluate(in_view) == shown
+        holder.evaluate("e => e.scrollTop = 0")
         table.locator(".tabulator-row", has_text="1 open comment").first.wait_for(timeout=5_000)
         p.close()
     finally:

@@ -10,6 +10,7 @@ from . import html
 from .bridge import NameBox, NotebookBridge
 from .cell import CellView
 from .feedback import Feedback
+from .keys import PageKeys
 from .metrics import Metrics
 from .overview import OverviewView
 from .parts import html_pane
@@ -38,8 +39,7 @@ class Dashboard(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = DashboardState(path=self.store, read_only=self.read_only, role=self.role,
                                     user_name=self.user_name, poll_ms=self.poll_ms)
-        self.timeline = Timeline(state=self.state, page_size=8 if self.compact else 10,
-                                 height=300 if self.compact else 380)
+        self.timeline = Timeline(state=self.state, compact=self.compact)
         self.cell = CellView(state=self.state)
         self.segments = Segments(state=self.state)
         self.metrics = Metrics(state=self.state)
@@ -64,6 +64,7 @@ class Dashboard(pn.viewable.Viewer):
         self._header = html_pane(param.bind(self._header_html, self.state.param.entries, self.state.param.problem))
         extra = [NotebookBridge.following(self.state)] if self.compact else []
         top = pn.Row(self._header, NameBox(state=self.state), sizing_mode="stretch_width")
+        extra.append(PageKeys())  # accessibility: tabs by keyboard, roles of tables (keys.py)
         self._layout = pn.Column(top, self._tabs, *extra, sizing_mode="stretch_width", stylesheets=[html.CSS])
 
     def __panel__(self):

@@ -46,7 +46,7 @@ class Discussion(pn.viewable.Viewer):
         if not self.state.read_only:
             self._box = pn.widgets.TextAreaInput(placeholder="Comment on this cell (Markdown; @assistant asks a question)",
                                                  rows=2, sizing_mode="stretch_width")
-            self._about = pn.widgets.Select(options=[WHOLE_CELL], width=200)
+            self._about = pn.widgets.Select(label="About", options=[WHOLE_CELL], width=200)  # a visible label (WCAG 1.3.1)
             send = pn.widgets.Button(label="Comment", color="primary")
             send.on_click(lambda e: self.start(self._box.value_input or self._box.value,
                                                None if self._about.value == WHOLE_CELL else self._about.value))

@@ -66,6 +66,37 @@ def card_title(frame: str, index: int, count: int, kind: str, where: str) -> str
     return f"{esc(frame)} — version {index + 1} of {count} ({esc(kind)}, {esc(where)})"
 
 
+# --- the timeline: its size, its count, keyboard focus (issue 14) ---------------------------
+
+# The timeline's own stylesheet (inside the Tabulator's shadow root): a focused row or section
+# header gets a visible outline (keyboard users must see where they are: WCAG 2.4.7).
+TIMELINE_CSS = """
+.tabulator { font-size: 13px; }
+.tabulator-row:not(.tabulator-group) .tabulator-cell { overflow: hidden; line-height: 1.35; }
+.tabulator-row:focus, .tabulator-row.tabulator-group:focus { outline: 3px solid #1d4ed8; outline-offset: -3px; }
+.tabulator-row.tabulator-selected { background-color: #dbe4ff !important; }
+.tabulator .tabulator-row.tabulator-group { background: #eef2f6; color: #1f2937; font-weight: 600; }
+.tabulator .tabulator-row.tabulator-group span { color: #475467; margin-left: 8px; font-weight: 400; }
+"""
+
+# Additions to every pane's stylesheet for WCAG 2.2 AA: targets of at least 24 px (2.5.8),
+# and a visible focus ring on what CellSync's own HTML makes focusable (2.4.7).
+CSS += """
+.cs-details > summary { min-height: 24px; padding: 3px 0; box-sizing: border-box; }
+.cs-details > summary:focus-visible, a:focus-visible { outline: 2px solid #1d4ed8; outline-offset: 2px; }
+"""
+
+
+def metric_value(sentence: str) -> str:
+    """A metric recorded once, as a number in large type (the Metrics tab)."""
+    return f"<p class='cs-summary' data-testid='metric-value' style='font-size:20px'>{esc(sentence)}</p>"
+
+
+def timeline_count(sentence: str) -> str:
+    """How many cells pass the filters; announced to screen readers as it changes."""
+    return f"<div class='cs-muted' role='status' aria-live='polite' data-testid='timeline-count'>{esc(sentence)}</div>"
+
+
 # --- small blocks ----------------------------------------------------------------------------
 
 
@@ -116,7 +147,9 @@ def table(rows: list[dict], testid: str | None = None) -> str:
             cells.append(f"<td class='num'>{esc(_number(v))}</td>" if num else f"<td>{esc('' if v is None else v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     attr = f" data-testid='{esc(testid)}'" if testid else ""
-    return f"<div class='cs-scroll'><table class='cs-table'{attr}><tr>{head}</tr>{''.join(body)}</table></div>"
+    # the scrolling box is a tab stop with a name, so a keyboard can scroll it (WCAG 2.1.1)
+    return (f"<div class='cs-scroll' tabindex='0' role='region' aria-label='{esc((testid or 'table').replace('-', ' '))}'>"
+            f"<table class='cs-table'{attr}><tr>{head}</tr>{''.join(body)}</table></div>")
 
 
 def highlight(code: str | None) -> str:

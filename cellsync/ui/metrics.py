@@ -1,4 +1,5 @@
-"""The Metrics tab: a model metric over the notebook, and by segment at its last cell."""
+"""The Metrics tab: a model metric over the notebook, and by segment at its last cell. It opens
+on a metric that has per-segment results, where one does."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from .. import phrasing
 from . import html
 from .charts import metric_chart
 from .parts import html_pane, read_only_table
@@ -32,7 +34,12 @@ class Metrics(LazyTab):
     def refresh(self) -> None:
         """Read the metrics' names again, then show the one chosen."""
         self.stale = False
-        names = sorted({(m["model"] or "", m["name"]) for m in self.state.store.metrics() if m["segment"] is None})
+        metrics = self.state.store.metrics()
+        names = sorted({(m["model"] or "", m["name"]) for m in metrics if m["segment"] is None})
+        # a metric with per-segment results opens the tab: "for whom does the model fail"
+        # is the expert's question, and a single overall number does not answer it
+        by_segment = {(m["model"] or "", m["name"]) for m in metrics if m["segment"] is not None}
+        names.sort(key=lambda key: key not in by_segment)
         options = {f"{model} · {name}" if model else name: json.dumps([model, name]) for model, name in names}
         self.param.metric.objects = options
         if options and self.metric is None:
@@ -52,7 +59,11 @@ class Metrics(LazyTab):
         overall = [(cells[m["cell"]].execution_count or 0, m["value"]) for m in rows
                    if m["segment"] is None and m["value"] is not None]
         items = []
-        if overall:
+        if len(overall) == 1:
+            # one value is a number to read, not a lonely dot on an axis
+            count, value = overall[0]
+            items.append(html_pane(html.metric_value(phrasing.metric_value_line(name, value, count or None))))
+        elif overall:
             items.append(pn.pane.HoloViews(metric_chart(overall, name), sizing_mode="stretch_width", height=230))
         last_cell = max((m["cell"] for m in rows if m["segment"] is not None), default=None)
         by_segment = [m for m in rows if m["cell"] == last_cell and m["segment"] is not None and m["value"] is not None]

@@ -1,8 +1,11 @@
-"""The timeline: one row per cell, newest last, paginated, updated in place.
+"""The timeline: one row per cell, grouped into the notebook's sections, filtered and searched,
+updated in place.
 
 New cells are streamed in and cells that gained rows (a summary arriving later, a new comment)
 are patched where they are, so the reader's selection and scroll survive; a full `timeline()`
-of 300 cells took 0.3 s per change per open page on the server's single thread.
+of 300 cells took 0.3 s per change per open page on the server's single thread. The table is
+not paginated: it fills the window and scrolls, and Tabulator renders only the rows in view
+(virtual rendering), so 1,000 cells cost the browser what 30 do.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ import pandas as pd
 import panel as pn
 import param
 
-from .. import phrasing
+from .. import chat, phrasing
 from ..store import TimelineEntry
-from .parts import later, read_only_table
+from . import html
+from .keys import TimelineKeys
+from .parts import html_pane, read_only_table
 from .state import DashboardState
 
-COLUMNS = ["id", "#", "Cell", "What happened", "Changes", "Status", "Time"]
+COLUMNS = ["id", "Section", "#", "Cell", "What happened", "Changes", "Status", "Time"]
 PATCHED = ("What happened", "Changes", "Status")  # what a cell's later rows can change
+ROW_HEIGHT = 62  # px: three lines of a summary (the cell view has the rest)
 
 
 def first_line(code: str | None, width: int = 80) -> str:
@@ -33,6 +39,8 @@ def timeline_row(e: TimelineEntry, run: int, open_threads: int = 0) -> dict:
     rerun = f"↻ run {run}: " if run > 1 else ""
     return {
         "id": e.id,
+        # Tabulator writes a group's header as HTML, and headings come from the notebook
+        "Section": html.esc(phrasing.section_label(e.section)),
         "#": "" if e.execution_count is None else str(e.execution_count),
         "Cell": rerun + first_line(e.code, 60),
         "What happened": e.summary or "",
@@ -42,54 +50,91 @@ def timeline_row(e: TimelineEntry, run: int, open_threads: int = 0) -> dict:
     }
 
 
-class Timeline(pn.viewable.Viewer):
-    """The cells of the store as a table; a click selects a cell (`state.selected`).
+def matches(entry: TimelineEntry, open_threads: int, discussed: set, *, changed: bool = False,
+            flagged: bool = False, talked: bool = False, search: str = "") -> bool:
+    """Whether a cell passes the timeline's filters: every filter that is on must hold, and the
+    search text (any case) must occur in the cell's code or its summary."""
+    if changed and not phrasing.changed_data(entry):
+        return False
+    if flagged and not phrasing.flagged(entry):
+        return False
+    if talked and not (open_threads or entry.id in discussed):
+        return False
+    text = search.strip().casefold()
+    return not text or text in (entry.code or "").casefold() or text in (entry.summary or "").casefold()
 
-    Paginated explicitly: it opens on the last page (the newest cells) and turns to a new
-    last page as cells arrive while the reader is on the last page; a reader on an earlier
-    page stays there. (Left to itself, Panel paginates a Tabulator of more than 200 rows,
-    opening on the oldest cells and streaming new rows to a page nobody sees.)"""
+
+class Timeline(pn.viewable.Viewer):
+    """The cells of the store as a table; a click (or Enter on a focused row) selects a cell
+    (`state.selected`).
+
+    The table holds the rows that pass the filters (`shown`, store ids in order); row labels
+    are positions in it. An update that keeps which rows pass patches and appends as before;
+    one that changes it (a filter switched, a cell newly flagged while "flagged" is on) sets
+    the shown rows afresh and selects the cell being read again."""
 
     state = param.ClassSelector(class_=DashboardState, constant=True, doc="The page's state.")
-    page_size = param.Integer(default=10, bounds=(1, None), constant=True, doc="Rows per page.")
-    height = param.Integer(default=380, constant=True, doc="Height of the table (px).")
+    compact = param.Boolean(default=False, constant=True, doc="The sidecar's narrow form.")
+    changed = param.Boolean(default=False, label="Cells that changed data", doc="Show only cells that recorded a table version.")
+    flagged = param.Boolean(default=False, label="Flagged", doc="Show only cells with a segment flag.")
+    discussed = param.Boolean(default=False, label="Discussed", doc="Show only cells with a comment thread.")
+    search = param.String(default="", label="Search code and summaries", doc="Show only cells whose code or summary holds this text.")
+    shown = param.List(default=[], precedence=-1, doc="Store ids of the rows in the table, in order.")
 
     def __init__(self, **params):
         super().__init__(**params)
         self._table = read_only_table(
             pd.DataFrame(columns=COLUMNS),
             selectable=1,
-            hidden_columns=["id"],
+            hidden_columns=["id", "Section"],
             layout="fit_columns",
             formatters={"What happened": {"type": "textarea"}, "Changes": {"type": "textarea"}},
             widths={"#": "4%", "Cell": "22%", "What happened": "44%", "Changes": "18%", "Status": "5%", "Time": "7%"},
-            height=self.height,
-            pagination="local",
-            page_size=self.page_size,
+            # a fixed height makes Tabulator render only the rows in view; the browser then
+            # reports the window's height (keys.py) and the table takes what is left of it
+            height=300 if self.compact else 560,
+            pagination=None,
+            # one height for every row: Tabulator's virtual renderer then knows where each row
+            # is without drawing it (with rows as tall as their text, its estimates left the
+            # newest rows undrawn or drew them out of view at 200 cells); three lines show,
+            # the cell view has the rest
+            configuration={"rowHeight": ROW_HEIGHT},
+            stylesheets=[html.TIMELINE_CSS],
+            css_classes=["cs-timeline"],
         )
         self._table.param.watch(self._on_select, "selection")
-        # what the table shows, row by row: (entry, open threads) and the row itself, so an
-        # update compares only entries that are new objects or counts that moved
+        # every cell, row by row: (entry, open threads) and the row itself, so an update
+        # compares only entries that are new objects or counts that moved
         self._shown: list[tuple[TimelineEntry, int]] = []
         self._rows: list[dict] = []
         self._runs: dict[str, int] = {}
+        self._visible: list[int] = []  # positions in _rows of the table's rows
+        self._discussed: set = set()
+        self._quiet = False
+        self._count = html_pane(sizing_mode="stretch_width", css_classes=["cs-count"])
+        search = pn.widgets.TextInput(label=self.param.search.label, placeholder="e.g. dropna or income",
+                                      width=260, description=None)
+        search.param.watch(lambda e: setattr(self, "search", e.new), "value_input")
+        # one group of checkboxes, not three Checkbox widgets: Bokeh's single Checkbox leaves
+        # its input without a <label> (axe: "Form elements must have labels"); a group wraps
+        # each input in its label, and the group's name is the visible "Show only"
+        names = {self.param[p].label: p for p in ("changed", "flagged", "discussed")}
+        self._only = pn.widgets.CheckBoxGroup(label="Show only", options=names, inline=True)
+        self._only.param.watch(lambda e: self.param.update({p: p in e.new for p in names.values()}), "value")
+        self._controls = pn.FlexBox(search, self._only, flex_wrap="wrap", align_items="start", sizing_mode="stretch_width")
+        self._keys = TimelineKeys(label="Timeline of cells")
+        self._keys.param.watch(self._fit, "window_height")
+        self._layout = pn.Column(self._controls, self._count, self._table, self._keys, sizing_mode="stretch_width")
+        self._read_discussed()
         self._update()
 
     def __panel__(self):
-        return self._table
-
-    @property
-    def page(self) -> int:
-        """The page the reader is on (1 = the oldest cells)."""
-        return self._table.page
+        return self._layout
 
     @property
     def rows(self) -> pd.DataFrame:
         """The rows as shown (row labels are positions)."""
         return self._table.value
-
-    def _last_page(self, n_rows: int) -> int:
-        return max(1, -(-n_rows // self.page_size))
 
     def _row(self, entry: TimelineEntry, count: int) -> dict:
         """A new row; a re-run of a notebook cell says which run it is."""
@@ -99,6 +144,18 @@ class Timeline(pn.viewable.Viewer):
             self._runs[cell] = run
         return timeline_row(entry, run, count)
 
+    def _passes(self, i: int) -> bool:
+        entry, count = self._shown[i]
+        return matches(entry, count, self._discussed, changed=self.changed, flagged=self.flagged,
+                       talked=self.discussed, search=self.search)
+
+    @param.depends("state.chat", watch=True)
+    def _read_discussed(self) -> None:
+        # resolved threads count too: "discussed" is about the cell, not the thread's state
+        self._discussed = {t.cell for t in chat.threads(self.state.store) if t.cell is not None}
+        if self.discussed:
+            self._refilter()
+
     @param.depends("state.entries", "state.open_threads", watch=True)
     def _update(self) -> None:
         entries, counts = self.state.entries, self.state.open_threads
@@ -107,65 +164,96 @@ class Timeline(pn.viewable.Viewer):
             # (a stream into a table no browser has shown yet reaches no browser: set it whole)
             self._reset(entries, counts)
             return
-        patches: dict[str, list] = {c: [] for c in PATCHED}
+        patched: dict[int, dict] = {}
         for i, e in enumerate(entries[:n]):
             count = counts.get(e.id, 0)
             if e is self._shown[i][0] and count == self._shown[i][1]:
                 continue
             row = timeline_row(e, 0, count)
-            for c in PATCHED:
-                if row[c] != self._rows[i][c]:
-                    patches[c].append((i, row[c]))
-                    self._rows[i][c] = row[c]
+            changes = {c: row[c] for c in PATCHED if row[c] != self._rows[i][c]}
+            self._rows[i].update(changes)
             self._shown[i] = (e, count)
-        patches = {c: p for c, p in patches.items() if p}
+            if changes:
+                patched[i] = changes
+        for e in entries[n:]:
+            self._shown.append((e, counts.get(e.id, 0)))
+            self._rows.append(self._row(e, self._shown[-1][1]))
+        visible = [i for i in range(len(self._rows)) if self._passes(i)]
+        if visible[:len(self._visible)] != self._visible:
+            self._show_rows(visible)  # a row left (or joined in the middle of) the filtered rows
+            return
+        where = {i: k for k, i in enumerate(self._visible)}
+        patches: dict[str, list] = {}
+        for i, changes in patched.items():
+            if i in where:
+                for c, value in changes.items():
+                    patches.setdefault(c, []).append((where[i], value))
         if patches:
             self._table.patch(patches)  # in place: selection and scroll stay
-            # the browser's Tabulator redraws a patched table from its first page without
-            # telling the server (a new thread's count on any row sent every open timeline
-            # there: the soak run found it); once it has, send the reader's page again
-            later(self._resend_page, 250)
-        if len(entries) > n:
-            self._append(entries[n:], counts)
+        if len(visible) > len(self._visible):
+            self._append(visible[len(self._visible):])
+        self._say_count()
 
     def _reset(self, entries: list[TimelineEntry], counts: dict) -> None:
         self._runs = {}
         self._shown = [(e, counts.get(e.id, 0)) for e in entries]
         self._rows = [self._row(e, c) for e, c in self._shown]
+        self._show_rows([i for i in range(len(self._rows)) if self._passes(i)])
+
+    @param.depends("changed", "flagged", "discussed", "search", watch=True)
+    def _refilter(self) -> None:
+        visible = [i for i in range(len(self._rows)) if self._passes(i)]
+        if visible != self._visible:
+            self._show_rows(visible)
+
+    def _show_rows(self, visible: list[int]) -> None:
+        """Set the table to these rows (positions in `_rows`), the cell being read selected."""
+        self._visible = visible
+        rows = [self._rows[i] for i in visible]
         # row labels are positions (0, 1, ...): what patch() relies on
-        self._table.value = pd.DataFrame(self._rows, columns=COLUMNS, index=pd.RangeIndex(len(self._rows)))
-        self._table.page = self._last_page(len(self._rows))
+        frame = pd.DataFrame(rows, columns=COLUMNS, index=pd.RangeIndex(len(rows)))
+        # sections group the rows only when the notebook has headings: one group of
+        # "before the first heading" would be noise
+        grouped = any(e.section for e, _ in self._shown)
+        self._table.param.update(value=frame, groupby=["Section"] if grouped else [])
+        self.shown = [self._shown[i][0].id for i in visible]
+        self._mark_selected()
+        self._say_count()
 
-    def _append(self, new: list[TimelineEntry], counts: dict) -> None:
-        before = len(self._rows)
-        follow = self._table.page >= self._last_page(before)  # only a reader on the last page
-        rows = []
-        for e in new:
-            self._shown.append((e, counts.get(e.id, 0)))
-            rows.append(self._row(e, self._shown[-1][1]))
-        self._rows += rows
+    @param.depends("state.selected", watch=True)
+    def _mark_selected(self) -> None:
+        """The row of the cell being read is the selected row, however it was opened (a click,
+        the feedback list, a citation, or the rows set afresh by a filter)."""
+        selected, ids = self.state.selected, self.shown
+        want = [ids.index(selected)] if selected in ids else []
+        if self._table.selection != want:
+            self._quiet = True  # not a new click
+            try:
+                self._table.selection = want
+            finally:
+                self._quiet = False
+
+    def _append(self, new: list[int]) -> None:
+        before = len(self._visible)
+        self._visible += new
+        rows = [self._rows[i] for i in new]
+        self.shown = self.shown + [self._shown[i][0].id for i in new]
         # labels continue the positions (Panel's own reset_index starts an empty table's rows
-        # at 1, which would make every later patch land one row off)
-        frame = pd.DataFrame(rows, columns=COLUMNS, index=pd.RangeIndex(before, len(self._rows)))
-        # Panel's own follow scrolls to the previous last row, which on a new page is not
-        # there (a "Scroll Error" in the browser): stream without it and turn the page here
+        # at 1, which would make every later patch land one row off). No `follow`: it would
+        # pull a reader who scrolled up to the newest row; the page's script (keys.py) keeps a
+        # reader who was at the bottom there
+        frame = pd.DataFrame(rows, columns=COLUMNS, index=pd.RangeIndex(before, len(self._visible)))
         self._table.stream(frame, follow=False, reset_index=False)
-        # Panel recomputes the page bounds (its own and the browser's) when page_size is
-        # triggered; a stream without follow leaves them where they were
-        self._table.param.trigger("page_size")
-        last = self._last_page(len(self._rows))
-        if follow and self._table.page != last:
-            self._table.page = last
 
-    def _resend_page(self) -> None:
-        """Bokeh sends a property only when it changes: the server still holds the reader's
-        page, so it is sent as a change, through the page beside it and back."""
-        page = self._table.page
-        if page == 1:
-            return  # where the redraw left the reader anyway
-        self._table.page = page - 1
-        later(lambda: setattr(self._table, "page", page), 50)
+    def _fit(self, event) -> None:
+        """Fill the window below the page's header, the tabs and the filters (~250 px), and
+        never shrink to less than a dozen rows' worth."""
+        if event.new:
+            self._table.height = max(240 if self.compact else 320, int(event.new) - (190 if self.compact else 250))
+
+    def _say_count(self) -> None:
+        self._count.object = html.timeline_count(phrasing.shown_of(len(self._visible), len(self._rows)))
 
     def _on_select(self, event) -> None:
-        if event.new:
-            self.state.select(self._shown[event.new[0]][0].id)
+        if event.new and not self._quiet and event.new[0] < len(self._visible):
+            self.state.select(self._shown[self._visible[event.new[0]]][0].id)
