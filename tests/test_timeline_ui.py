@@ -315,38 +315,37 @@ def thousand_cells(tmp_path_factory):
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known flaw since the overview became the first tab: a 1,000-row timeline built while its tab "
-    "was hidden sometimes keeps the rows it drew for the bottom when scrolled to the top right after "
-    "opening (keys.py redraws it once shown; passes when driven by hand, fails under the test's timing)"))
 def test_a_thousand_cells_open_and_scroll(browser, thousand_cells):
     n = cellsync.open_store(thousand_cells).summary()["cells"]
     assert n >= 1000
     proc, url = start_server(thousand_cells)
     try:
-        p = Page(browser)
-        started = time.monotonic()
-        p.page.goto(url)
-        open_timeline(p.page)  # the page opens on the overview
-        p.page.locator(".tabulator-row", has_text="x4 = 998").first.wait_for(timeout=30_000)  # the newest
-        opened = time.monotonic() - started
-        drawn = p.page.locator(".tabulator-row").count()
-        assert drawn < 120, drawn  # virtual rendering: not 1,000 rows in the page
-        holder = p.page.locator(".tabulator-tableholder").first
-        p.page.wait_for_timeout(800)  # settled at the newest cells (keys.py), as a reader would be
-        started = time.monotonic()
-        holder.evaluate("e => e.scrollTop = 0")
-        p.page.locator(".tabulator-row", has_text="t = pd.DataFrame").first.wait_for(timeout=10_000)
-        scrolled = time.monotonic() - started
-        # the middle, by keyboard-free scrolling: a cell there is drawn where it should be
-        holder.evaluate("e => e.scrollTop = e.scrollHeight / 2")
-        p.page.wait_for_timeout(300)
-        middle = p.page.locator(".tabulator-row .tabulator-cell[tabulator-field='#']").all_inner_texts()
-        numbers = [int(x) for x in middle if x.strip().isdigit()]
-        assert numbers and 300 < sum(numbers) / len(numbers) < 700, numbers
-        print(f"1,000 cells: newest row visible {opened:.2f} s after goto; scroll to top {scrolled:.2f} s; {drawn} rows drawn")
-        assert opened < 20 and scrolled < 5
-        p.close()
+        # three fresh pages: a table first measured while its tab was hidden drew nothing on
+        # scrolling on about 1 load in 4 before keys.py healed it
+        for _ in range(3):
+            p = Page(browser)
+            started = time.monotonic()
+            p.page.goto(url)
+            open_timeline(p.page)  # the page opens on the overview
+            p.page.locator(".tabulator-row", has_text="x4 = 998").first.wait_for(timeout=30_000)  # the newest
+            opened = time.monotonic() - started
+            drawn = p.page.locator(".tabulator-row").count()
+            assert drawn < 120, drawn  # virtual rendering: not 1,000 rows in the page
+            holder = p.page.locator(".tabulator-tableholder").first
+            p.page.wait_for_timeout(800)  # settled at the newest cells (keys.py), as a reader would be
+            started = time.monotonic()
+            holder.evaluate("e => e.scrollTop = 0")
+            p.page.locator(".tabulator-row", has_text="t = pd.DataFrame").first.wait_for(timeout=10_000)
+            scrolled = time.monotonic() - started
+            # the middle, by keyboard-free scrolling: a cell there is drawn where it should be
+            holder.evaluate("e => e.scrollTop = e.scrollHeight / 2")
+            p.page.wait_for_timeout(300)
+            middle = p.page.locator(".tabulator-row .tabulator-cell[tabulator-field='#']").all_inner_texts()
+            numbers = [int(x) for x in middle if x.strip().isdigit()]
+            assert numbers and 300 < sum(numbers) / len(numbers) < 700, numbers
+            print(f"1,000 cells: newest row visible {opened:.2f} s after goto; scroll to top {scrolled:.2f} s; {drawn} rows drawn")
+            assert opened < 20 and scrolled < 5
+            p.close()
     finally:
         proc.terminate()
         proc.wait(10)

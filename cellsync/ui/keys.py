@@ -111,6 +111,9 @@ class TimelineKeys(pn.custom.JSComponent):
       // The table's Tabulator (the global `Tabulator` Panel loads) says how many rows it holds
       // and which is last; the reader follows the newest only while at them
       let tab = null, follow = true, count = 0, ourTop = -1, ourUntil = 0, redrawUntil = 0;
+      // until the page has once shown the newest cells, every scroll is the page's own (a first
+      // draw, a heal, a resize), unless the reader has used the table (wheel, keys, pointer)
+      let opened = false, touched = false;
       function lastRow() {
         const rows = tab.rowManager.getDisplayRows();
         for (let i = rows.length - 1; i >= 0; i--) { if (rows[i].type === 'row') { return rows[i]; } }
@@ -121,7 +124,10 @@ class TimelineKeys(pn.custom.JSComponent):
         if (!last) { return true; }
         const el = last.getElement();
         if (!el || !el.isConnected || el.offsetParent === null) { return false; }
-        return el.getBoundingClientRect().bottom <= holder.getBoundingClientRect().bottom + 8;
+        // drawn and in view; or drawn with the view at the end of the scroll range (Tabulator's
+        // last row can sit a few pixels lower than its scroll range reaches)
+        return el.getBoundingClientRect().bottom <= holder.getBoundingClientRect().bottom + 8
+          || holder.scrollTop + holder.clientHeight >= holder.scrollHeight - 2;
       }
       function scrollOurselves(top) {
         holder.scrollTop = top;
@@ -131,24 +137,34 @@ class TimelineKeys(pn.custom.JSComponent):
       function toNewest(attempt = 0) {
         // first to the end of the scroll range, which makes Tabulator draw the last rows
         // (scrollToRow(…, 'bottom') on a row not drawn yet computes a negative offset and
-        // leaves the table at the top); then, the last row drawn, to that row: section
-        // headers are not as tall as rows, so the range's end is only near the newest row
+        // leaves the table at the top); then, the last row drawn, by the distance between its
+        // bottom and the view's: section headers are not as tall as rows, so the range's end is
+        // only near the newest row. (scrollToRow on a drawn row settled a few hundred pixels
+        // short on 1 load in 8 of 1,000 cells, and it scrolls later than it returns.)
         const last = tab ? lastRow() : null;
-        const drawn = last && last.getElement() && last.getElement().isConnected && last.getElement().offsetParent !== null;
-        if (drawn) {
-          Promise.resolve(tab.scrollToRow(last.getComponent(), 'bottom', false)).catch(() => {});
-          ourTop = holder.scrollTop;
-          ourUntil = Date.now() + 600;
+        const el = last && last.getElement();
+        if (el && el.isConnected && el.offsetParent !== null) {
+          const view = holder.getBoundingClientRect().top + holder.clientHeight;
+          scrollOurselves(holder.scrollTop + Math.ceil(el.getBoundingClientRect().bottom - view));
+        } else if (holder.scrollTop + holder.clientHeight >= holder.scrollHeight - 2) {
+          // at the range's end with the last row not drawn (the renderer drew elsewhere while we
+          // were here): a scroll to where we are is no scroll event; step back and come again
+          scrollOurselves(Math.max(0, holder.scrollTop - holder.clientHeight));
+          afterDraw(() => scrollOurselves(holder.scrollHeight));
         } else {
           scrollOurselves(holder.scrollHeight);
         }
         // a redraw in flight (new rows, a new size) can undo it: look again, a few times
-        afterDraw(() => { if (follow && tab && !atNewest() && attempt < 8) { toNewest(attempt + 1); } });
+        afterDraw(() => {
+          if (follow && tab && !atNewest() && attempt < 8) { toNewest(attempt + 1); }
+          else if (tab && atNewest()) { opened = true; }
+        });
       }
       function onScroll() {
         const now = Date.now();
         if (now < ourUntil && Math.abs(holder.scrollTop - ourTop) <= 2) { return; }  // ours
         if (now < redrawUntil) { return; }  // Tabulator redrawing new data or a new size
+        if (!opened && !touched) { return; }
         follow = atNewest();  // the reader's: follow the newest cells only from there
       }
       function attach(t) {
@@ -156,7 +172,12 @@ class TimelineKeys(pn.custom.JSComponent):
         holder = t.querySelector('.tabulator-tableholder');
         holder.tabIndex = 0;
         holder.addEventListener('keydown', onKey);
+        for (const kind of ['wheel', 'pointerdown', 'keydown', 'touchstart']) {
+          holder.addEventListener(kind, () => { touched = true; }, { passive: true });
+        }
         follow = true;
+        opened = false;
+        touched = false;
         count = 0;
         // a reader at the newest cells follows new ones; one who scrolled away stays
         holder.addEventListener('scroll', () => setTimeout(() => { if (tab) { onScroll(); } }, 0));
@@ -179,14 +200,47 @@ class TimelineKeys(pn.custom.JSComponent):
         const redraw = () => {
           if (!tab || !table.isConnected) { return; }
           if (holder.clientHeight === 0) { setTimeout(redraw, 100); return; }
-          redrawUntil = Date.now() + 300;
-          tab.redraw(true);
-          if (follow) { afterDraw(() => toNewest()); }
+          heal();
         };
         afterDraw(redraw);
         observer = new MutationObserver(decorate);
         observer.observe(t, { childList: true, subtree: true });
         decorate();
+      }
+      // Rows measured while the table was hidden keep a height of 0 or none, and Tabulator's
+      // virtual renderer then computes its row height and paddings as NaN: no scroll range,
+      // the newest rows drawn at the top, scrolling draws nothing new (seen on 1 load in 4 of a
+      // 1,000-cell timeline opened from the overview). `redraw(true)` re-measures only the rows
+      // it draws and keeps the NaN; what heals it is forgetting every row's height, giving the
+      // renderer the (fixed, configured) row height, and drawing from the top again.
+      function broken() {
+        const r = tab.rowManager.renderer;
+        if (!r || holder.clientHeight === 0) { return false; }
+        const nan = [r.vDomRowHeight, r.vDomTopPad, r.vDomBottomPad].some(v => v !== undefined && !Number.isFinite(v));
+        const rowH = tab.options.rowHeight || 30;
+        const short = tab.getDataCount() * rowH > 2 * holder.clientHeight && holder.scrollHeight <= holder.clientHeight + 2;
+        return nan || short;
+      }
+      function heal() {
+        const r = tab.rowManager.renderer;
+        redrawUntil = Date.now() + 300;
+        if (r && r.renderRows && r.vDomRowHeight !== undefined) {
+          // every row is one configured height (timeline.ROW_HEIGHT, plus its border): give each
+          // row not measured in view that height, so no sum over rows is 0 or NaN again
+          const drawn = table.querySelector('.tabulator-table > .tabulator-row');
+          const h = (drawn && drawn.offsetHeight) || (tab.options.rowHeight || 30) + 1;
+          const measured = () => {
+            for (const row of tab.rowManager.getDisplayRows()) {
+              if (row.type === 'row' && !(row.outerHeight > 0)) { row.height = h - 1; row.outerHeight = h; row.heightInitialized = true; }
+            }
+            r.vDomRowHeight = h;
+          };
+          // drawn again where the reader is (rerenderRows forgets the heights, then calls back)
+          if (r.rerenderRows) { r.rerenderRows(measured); } else { measured(); r.renderRows(); }
+        } else {
+          tab.redraw(true);
+        }
+        if (follow) { afterDraw(() => toNewest()); }
       }
       function hook() {
         // the table's Tabulator; Panel makes a new one when some settings change
@@ -219,7 +273,16 @@ class TimelineKeys(pn.custom.JSComponent):
       window.addEventListener('resize', measure);
       measure();
       const timer = setInterval(() => {
-        if (table && table.isConnected) { hook(); newCells(); return; }
+        if (table && table.isConnected) {
+          hook();
+          if (tab && follow && atNewest()) { opened = true; }
+          if (tab && broken()) { heal(); }
+          // a following reader whom a late redraw left short of the newest cells is taken there
+          // (a scroll range that grows as rows are measured outlasts toNewest's own retries)
+          else if (tab && follow && holder.clientHeight > 0 && Date.now() > Math.max(ourUntil, redrawUntil) && !atNewest()) { toNewest(); }
+          newCells();
+          return;
+        }
         if (observer) { observer.disconnect(); observer = null; }
         if (resizer) { resizer.disconnect(); resizer = null; }
         table = null;
