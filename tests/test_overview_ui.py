@@ -274,6 +274,45 @@ def test_clicking_a_box_opens_its_cell(browser, servers, demo_store):
     p.close()
 
 
+@pytest.mark.browser
+def test_open_questions_newest_first_and_each_opens_its_cell(browser, demo_store, tmp_path):
+    """Two threads awaiting a reply and one answered: the overview lists the two, newest
+    first, and the button beside a question opens the cell it was asked on."""
+    import shutil
+    import time as _time
+
+    from cellsync import chat
+    from cellsync.store import Store
+
+    store = tmp_path / "store"
+    shutil.copytree(demo_store, store)
+    entries = [e for e in cellsync.open_store(store).timeline() if e.execution_count is not None]
+    older, newer, answered = entries[1], entries[-2], entries[3]
+    with Store(store) as w:
+        chat.start_thread(w, "Why were these rows dropped?", "dr. lee", execution_count=older.execution_count)
+        _time.sleep(1.1)  # timestamps have a second's resolution in the list
+        chat.start_thread(w, "Is the model fair to the oldest?", "dr. ng", execution_count=newer.execution_count)
+        done = chat.start_thread(w, "Which year is this?", "dr. lee", execution_count=answered.execution_count)
+        chat.post(w, done.id, "2019.", "ana", "data_scientist")
+    proc, url = start_server(store)
+    try:
+        p = overview_page(browser, url)
+        items = p.page.locator("[data-testid=questions] li")
+        items.first.wait_for(timeout=10_000)
+        texts = items.all_inner_texts()
+        assert len(texts) == 2, texts
+        assert "Is the model fair" in texts[0] and "Why were these rows dropped" in texts[1]
+        assert not any("Which year" in t for t in texts)
+        items.nth(1).locator("button.cs-open").click()
+        p.page.locator("h3", has_text=re.compile(rf"^Cell {older.execution_count}\b")).first.wait_for(timeout=10_000)
+        assert p.page.locator(".bk-tab.bk-active").first.inner_text() == "Timeline"
+        assert p.external() == [] and p.dialogs == []
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 DEEP_ACTIVE = """() => { let a = document.activeElement;
     while (a && a.shadowRoot && a.shadowRoot.activeElement) { a = a.shadowRoot.activeElement; }
     return a ? {tag: a.tagName, testid: a.dataset ? a.dataset.testid || '' : '', cell: a.dataset ? a.dataset.cell || '' : ''} : null; }"""
@@ -348,14 +387,14 @@ def test_the_overview_is_the_first_tab_for_experts(demo_store):
         d = Dashboard(store=str(demo_store), **kwargs)
         # the sidecar (compact) opens on the timeline, the overview next to it
         first = "Timeline" if kwargs.get("compact") else "Overview"
-        assert d._tab_names[0] == first and d._tabs.active == 0
+        assert d.tab_names[0] == first and d.active_tab == first
         d.show_tab("Overview")
         assert d.overview.data.frame == overview(d.state.store).frame
         assert ("cs-ov compact" in d.overview.html) == bool(kwargs.get("compact"))
         # a box's message opens its cell, on the timeline tab
         step = d.overview.data.steps[2]
-        d.overview._view._handle_msg({"cell": step.cell})
-        assert d.state.selected == step.cell and d._tabs.active == d._tab_names.index("Timeline")
+        d.overview.open_cell(step.cell)
+        assert d.state.selected == step.cell and d.active_tab == "Timeline"
         assert d.cell.entry.id == step.cell
         d.close()
 

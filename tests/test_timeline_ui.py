@@ -102,15 +102,19 @@ def test_sections_are_the_notebooks_headings(sectioned):
     shown = [unescape(s) for s in rows["Section"]]
     assert shown == [h if h is not None else cellsync.phrasing.NO_SECTION for h in expected]
     assert expected[0] is None and len({h for h in expected if h}) == 4  # the fixture means something
-    assert d.timeline._table.groupby == ["Section"]
+    assert d.timeline.grouped
     d.close()
 
 
-def test_a_notebook_without_headings_is_not_grouped(demo_store):
-    d = Dashboard(store=str(demo_store), read_only=True)
-    if any(e.section for e in d.state.entries):
-        pytest.skip("the demo notebook gained headings above its code")
-    assert d.timeline._table.groupby == []
+def test_cells_without_a_notebook_are_not_grouped(shell, store_dir):
+    """Cells run in a shell have no notebook and so no headings: one group of "before the
+    first heading" would be noise, so the rows are not grouped."""
+    run(shell, "t = pd.DataFrame({'a': range(5)})")
+    run(shell, "t = t[t.a > 1]")
+    store = recorded(shell)
+    assert not any(e.section for e in store.timeline())
+    d = Dashboard(store=str(store.path), read_only=True)
+    assert len(d.timeline.rows) == len(store.timeline()) and not d.timeline.grouped
     d.close()
 
 
@@ -142,7 +146,7 @@ def test_filters_show_exactly_the_cells_that_match(discussed_store, changed, fla
     d.timeline.param.update(changed=changed, flagged=flagged, discussed=discussed)
     assert d.timeline.shown == want
     assert list(d.timeline.rows["id"]) == want
-    assert f"{len(want)} of {len(rows)}" in d.timeline._count.object
+    assert f"{len(want)} of {len(rows)}" in d.timeline.count_text
     d.timeline.param.update(changed=False, flagged=False, discussed=False)
     assert d.timeline.shown == [r["id"] for r in rows]
     d.close()
@@ -170,11 +174,9 @@ def test_a_filtered_timeline_still_patches_in_place_and_keeps_the_selection(shel
     d.timeline.search = "keep"
     first = d.timeline.shown
     assert len(first) == 1
-    d.timeline._table.selection = [0]  # what a click on the row does
+    d.timeline.click_row(0)
     assert d.state.selected == first[0]
-    resets = []
-    real = d.timeline._show_rows
-    d.timeline._show_rows = lambda visible: (resets.append(visible), real(visible))
+    resets = d.timeline.resets
     run(shell, "keep = keep[keep.a > 2]")
     run(shell, "other = 2")
     recorded(shell)
@@ -182,11 +184,12 @@ def test_a_filtered_timeline_still_patches_in_place_and_keeps_the_selection(shel
     store = cellsync.open_store(store_dir)
     want = [e.id for e in store.timeline() if "keep" in (e.code or "") or "keep" in (e.summary or "").lower()]
     assert d.timeline.shown == want and len(want) == 2
-    assert resets == []  # appended, not set afresh
-    assert d.timeline._table.selection == [0] and d.state.selected == first[0]
+    assert d.timeline.resets == resets  # appended, not set afresh
+    assert d.timeline.selected_rows == [0] and d.state.selected == first[0]
     # a filter changed: the table is set afresh, and the cell being read stays selected
     d.timeline.search = ""
-    assert d.timeline._table.selection == [d.timeline.shown.index(first[0])]
+    assert d.timeline.resets == resets + 1
+    assert d.timeline.selected_rows == [d.timeline.shown.index(first[0])]
     d.close()
 
 

@@ -41,7 +41,6 @@ def test_the_timeline_and_a_click_show_what_the_store_holds(demo_store):
     d = Dashboard(store=str(demo_store), read_only=True)
     cells = cellsync.open_store(demo_store).timeline()
     assert list(d.timeline.rows["id"]) == [e.id for e in cells]
-    assert d.timeline._table.pagination is None  # one scrolling table, rendered virtually
     assert d.timeline.shown == [e.id for e in cells]
     entry = dropna_cell(demo_store)
     d.select_cell(entry.id)

@@ -79,6 +79,16 @@ class Dashboard(pn.viewable.Viewer):
 
     # --- what tests, the benchmark and the CLI use ----------------------------------------------
 
+    @property
+    def tab_names(self) -> list[str]:
+        """The tabs' titles, in the order shown."""
+        return list(self._tab_names)
+
+    @property
+    def active_tab(self) -> str:
+        """The title of the tab being shown."""
+        return self._tab_names[self._tabs.active]
+
     def show_tab(self, name: str) -> None:
         """Open a tab by its title, as a click on it does."""
         self._tabs.active = self._tab_names.index(name)

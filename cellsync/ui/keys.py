@@ -32,7 +32,11 @@ ROOTS = """
 
 # custom: Panel's Tabulator has no keyboard walk through rows and no hook for one
 class TimelineKeys(pn.custom.JSComponent):
-    """Invisible; works on the Tabulator whose columns include 'What happened'."""
+    """Invisible; works on the Tabulator whose columns include 'What happened'.
+
+    It is long because the class is its script: walking rows by keyboard, following the newest
+    cells, fitting the window and healing Tabulator's virtual renderer share the table's
+    state (the reader's place, whether they follow) and are read together."""
 
     label = param.String(default="Timeline of cells", doc="The table's accessible name.")
     window_height = param.Integer(default=0, doc="The browser window's inner height (px), as the browser reports it.")

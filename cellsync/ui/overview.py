@@ -48,7 +48,12 @@ class CellLinks(pn.custom.JSComponent):
 
     def _handle_msg(self, msg) -> None:
         cell = msg.get("cell") if isinstance(msg, dict) else None
-        if isinstance(cell, int) and self._on_cell is not None:
+        if isinstance(cell, int):
+            self.open(cell)
+
+    def open(self, cell: int) -> None:
+        """Open a cell (store id), as a press on its box or button does."""
+        if self._on_cell is not None:
             self._on_cell(cell)
 
 
@@ -74,6 +79,10 @@ class OverviewView(LazyTab):
 
     def __panel__(self):
         return self._layout
+
+    def open_cell(self, cell: int) -> None:
+        """Open a cell (store id) on the timeline, as a press on its box does in the browser."""
+        self._view.open(cell)
 
     @property
     def html(self) -> str:

@@ -80,6 +80,9 @@ class Timeline(pn.viewable.Viewer):
     discussed = param.Boolean(default=False, label="Discussed", doc="Show only cells with a comment thread.")
     search = param.String(default="", label="Search code and summaries", doc="Show only cells whose code or summary holds this text.")
     shown = param.List(default=[], precedence=-1, doc="Store ids of the rows in the table, in order.")
+    resets = param.Integer(default=0, precedence=-1, constant=True,
+                           doc="How many times the rows were set afresh (a filter changed, a row left the filtered "
+                               "rows); an update that only patches or appends rows leaves it.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -135,6 +138,25 @@ class Timeline(pn.viewable.Viewer):
     def rows(self) -> pd.DataFrame:
         """The rows as shown (row labels are positions)."""
         return self._table.value
+
+    @property
+    def grouped(self) -> bool:
+        """Whether the rows are grouped by the notebook's sections."""
+        return bool(self._table.groupby)
+
+    @property
+    def count_text(self) -> str:
+        """The line above the table ("12 of 40 cells shown"), as HTML."""
+        return self._count.object
+
+    @property
+    def selected_rows(self) -> list[int]:
+        """Positions of the selected rows in `rows`."""
+        return list(self._table.selection)
+
+    def click_row(self, position: int) -> None:
+        """Select the row at `position` in `rows`, as a click on it does."""
+        self._table.selection = [position]
 
     def _row(self, entry: TimelineEntry, count: int) -> dict:
         """A new row; a re-run of a notebook cell says which run it is."""
@@ -209,6 +231,8 @@ class Timeline(pn.viewable.Viewer):
     def _show_rows(self, visible: list[int]) -> None:
         """Set the table to these rows (positions in `_rows`), the cell being read selected."""
         self._visible = visible
+        with param.edit_constant(self):
+            self.resets += 1
         rows = [self._rows[i] for i in visible]
         # row labels are positions (0, 1, ...): what patch() relies on
         frame = pd.DataFrame(rows, columns=COLUMNS, index=pd.RangeIndex(len(rows)))
