@@ -11,7 +11,7 @@ import pytest
 
 import cellsync
 from helpers import ROOT, recorded, run
-from ui_helpers import Page, chromium, demo_store as replay_demo, need_chromium, open_timeline, start_server
+from ui_helpers import Page, chromium, demo_store as replay_demo, need_chromium, open_timeline, scroll_like_a_reader, start_server
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_timeline_matches_the_store(browser, server, demo_store):
     header = p.page.locator("text=/\\d+ cells/").first.inner_text()
     assert f"{len(cells)} cells" in header
     holder = p.page.locator(".tabulator-tableholder").first
-    holder.evaluate("e => e.scrollTop = e.scrollHeight")
+    scroll_like_a_reader(p.page, holder, 10**7)  # to the end
     from cellsync.ui import first_line
 
     last = p.page.locator(".tabulator-row", has_text=first_line(cells[-1].code, 200)[:30]).first
@@ -249,7 +249,7 @@ def test_a_long_timeline_opens_on_its_newest_cells_and_follows_new_ones(browser,
         p.page.wait_for_timeout(500)
         assert holder.evaluate("e => e.scrollTop + e.clientHeight >= e.scrollHeight - 40")
         # scrolled to the top, a new cell does not move the reader
-        holder.evaluate("e => e.scrollTop = 0")
+        scroll_like_a_reader(p.page, holder, "top")
         rows.filter(has_text="t = pd.DataFrame").first.wait_for(timeout=5_000)
         run(shell, "t = t[t.a != 41]")
         recorded(shell)
@@ -480,7 +480,7 @@ def test_a_new_thread_does_not_move_a_reader_off_their_page(browser, shell):
         holder = table.locator(".tabulator-tableholder").first
         p.row("t = t[t.a != 39]")  # the newest: the page opened there
         p.page.wait_for_timeout(800)
-        holder.evaluate("e => e.scrollTop = (e.scrollHeight - e.clientHeight) / 2")  # up to the middle
+        scroll_like_a_reader(p.page, holder, "middle")
         p.page.wait_for_timeout(300)
         # the first row in view (Tabulator also draws a few rows above and below the view)
         in_view = """e => { const box = e.getBoundingClientRect();
@@ -493,7 +493,7 @@ def test_a_new_thread_does_not_move_a_reader_off_their_page(browser, shell):
             chat.start_thread(writer, "Why this one?", "dr. lee", "expert", execution_count=first_count)
         p.page.wait_for_timeout(1500)  # several polls
         assert abs(holder.evaluate("e => e.scrollTop") - top) < 5 and holder.evaluate(in_view) == shown
-        holder.evaluate("e => e.scrollTop = 0")
+        scroll_like_a_reader(p.page, holder, "top")
         table.locator(".tabulator-row", has_text="1 open comment").first.wait_for(timeout=5_000)
         p.close()
     finally:

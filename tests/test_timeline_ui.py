@@ -19,7 +19,7 @@ from cellsync import chat
 from cellsync.store import Store
 from cellsync.ui import Dashboard
 from helpers import ROOT, recorded, run
-from ui_helpers import Page, chromium, find_row, need_chromium, open_timeline, start_server
+from ui_helpers import Page, chromium, find_row, need_chromium, open_timeline, scroll_like_a_reader, start_server
 
 # headings above code cells of the demo notebook (position in its code cells -> heading);
 # markup in a heading must stay text on the page, and the first cells sit above any heading
@@ -224,7 +224,7 @@ def test_sections_collapse_and_open_again(browser, sectioned_server, sectioned):
     holder = p.page.locator(".tabulator-tableholder").first
     # every section is a group, in the notebook's order, its markup shown as text
     seen = []
-    holder.evaluate("e => e.scrollTop = 0")
+    scroll_like_a_reader(p.page, holder, "top")
     for _ in range(40):
         for t in p.page.locator(".tabulator-group").all_inner_texts():
             label = re.sub(r"^Section: ", "", t.split("(")[0].strip())
@@ -337,11 +337,11 @@ def test_a_thousand_cells_open_and_scroll(browser, thousand_cells):
             holder = p.page.locator(".tabulator-tableholder").first
             p.page.wait_for_timeout(800)  # settled at the newest cells (keys.py), as a reader would be
             started = time.monotonic()
-            holder.evaluate("e => e.scrollTop = 0")
+            scroll_like_a_reader(p.page, holder, "top")
             p.page.locator(".tabulator-row", has_text="t = pd.DataFrame").first.wait_for(timeout=10_000)
             scrolled = time.monotonic() - started
             # the middle, by keyboard-free scrolling: a cell there is drawn where it should be
-            holder.evaluate("e => e.scrollTop = e.scrollHeight / 2")
+            scroll_like_a_reader(p.page, holder, "middle")
             p.page.wait_for_timeout(300)
             middle = p.page.locator(".tabulator-row .tabulator-cell[tabulator-field='#']").all_inner_texts()
             numbers = [int(x) for x in middle if x.strip().isdigit()]

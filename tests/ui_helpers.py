@@ -107,6 +107,25 @@ def open_timeline(page, timeout=30_000):
     page.locator(".bk-tab", has_text="Timeline").first.click(timeout=timeout)
     # the table, not a row: a sidecar may open before the notebook has run a cell
     page.locator(".tabulator").first.wait_for(timeout=timeout)
+    # and settled on its newest cells (keys.py): until then the page scrolls the table itself,
+    # and a scroll that is not a reader's wheel, key or pointer is taken for the page's own
+    page.locator(".tabulator[data-cs-opened]").first.wait_for(state="attached", timeout=timeout)
+
+
+def scroll_like_a_reader(page, holder, to) -> None:
+    """Scroll the timeline with the mouse wheel over it, as a reader does, to "top", "middle" or
+    a pixel offset. keys.py tells a reader's scroll from the page's own (opening on the newest
+    cells, redrawing) by the wheel, key or pointer behind it: a scroll set from a script while
+    the page redraws is taken for the page's own."""
+    holder.hover()
+    for _ in range(30):
+        now, height, client = holder.evaluate("e => [e.scrollTop, e.scrollHeight, e.clientHeight]")
+        goal = 0 if to == "top" else (height - client) / 2 if to == "middle" else min(to, height - client)
+        if abs(now - goal) < 5:
+            return
+        page.mouse.wheel(0, goal - now)
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the table did not scroll to {to}")
 
 
 def find_row(page, text, timeout=10_000, selector=".tabulator-row"):
@@ -119,10 +138,9 @@ def find_row(page, text, timeout=10_000, selector=".tabulator-row"):
     if row.count():
         return row
     holder = table.locator(".tabulator-tableholder").first
-    # a page that just opened is still being scrolled to its newest cells (keys.py): a reader
-    # who scrolls then is taken back once; let it settle first
-    page.wait_for_timeout(800)
-    holder.evaluate("e => e.scrollTop = 0")
+    # a page that just opened is still being scrolled to its newest cells (keys.py)
+    table.and_(page.locator("[data-cs-opened]")).wait_for(state="attached", timeout=timeout)
+    scroll_like_a_reader(page, holder, "top")
     for _ in range(200):
         page.wait_for_timeout(80)
         if row.count():

@@ -117,7 +117,9 @@ class TimelineKeys(pn.custom.JSComponent):
       let tab = null, follow = true, count = 0, ourTop = -1, ourUntil = 0, redrawUntil = 0;
       // until the page has once shown the newest cells, every scroll is the page's own (a first
       // draw, a heal, a resize), unless the reader has used the table (wheel, keys, pointer)
-      let opened = false, touched = false;
+      let opened = false, touched = false, inputAt = 0;
+      // (the attribute tells tests the page has settled on the newest cells)
+      const markOpened = () => { opened = true; table.setAttribute('data-cs-opened', ''); };
       function lastRow() {
         const rows = tab.rowManager.getDisplayRows();
         for (let i = rows.length - 1; i >= 0; i--) { if (rows[i].type === 'row') { return rows[i]; } }
@@ -161,14 +163,18 @@ class TimelineKeys(pn.custom.JSComponent):
         // a redraw in flight (new rows, a new size) can undo it: look again, a few times
         afterDraw(() => {
           if (follow && tab && !atNewest() && attempt < 8) { toNewest(attempt + 1); }
-          else if (tab && atNewest()) { opened = true; }
+          else if (tab && atNewest()) { markOpened(); }
         });
       }
       function onScroll() {
         const now = Date.now();
-        if (now < ourUntil && Math.abs(holder.scrollTop - ourTop) <= 2) { return; }  // ours
-        if (now < redrawUntil) { return; }  // Tabulator redrawing new data or a new size
-        if (!opened && !touched) { return; }
+        // a scroll within a second of the reader's wheel, key, pointer or touch is theirs, even
+        // while the page redraws; any other is the page's own while it opens or redraws
+        if (now - inputAt > 1000) {
+          if (now < ourUntil && Math.abs(holder.scrollTop - ourTop) <= 2) { return; }  // ours
+          if (now < redrawUntil) { return; }  // Tabulator redrawing new data or a new size
+          if (!opened && !touched) { return; }
+        }
         follow = atNewest();  // the reader's: follow the newest cells only from there
       }
       function attach(t) {
@@ -177,7 +183,7 @@ class TimelineKeys(pn.custom.JSComponent):
         holder.tabIndex = 0;
         holder.addEventListener('keydown', onKey);
         for (const kind of ['wheel', 'pointerdown', 'keydown', 'touchstart']) {
-          holder.addEventListener(kind, () => { touched = true; }, { passive: true });
+          holder.addEventListener(kind, () => { touched = true; inputAt = Date.now(); }, { passive: true });
         }
         follow = true;
         opened = false;
@@ -204,7 +210,10 @@ class TimelineKeys(pn.custom.JSComponent):
         const redraw = () => {
           if (!tab || !table.isConnected) { return; }
           if (holder.clientHeight === 0) { setTimeout(redraw, 100); return; }
-          heal();
+          if (broken()) { heal(); return; }
+          redrawUntil = Date.now() + 300;
+          tab.redraw(true);
+          if (follow) { afterDraw(() => toNewest()); }
         };
         afterDraw(redraw);
         observer = new MutationObserver(decorate);
@@ -235,7 +244,9 @@ class TimelineKeys(pn.custom.JSComponent):
           const h = (drawn && drawn.offsetHeight) || (tab.options.rowHeight || 30) + 1;
           const measured = () => {
             for (const row of tab.rowManager.getDisplayRows()) {
-              if (row.type === 'row' && !(row.outerHeight > 0)) { row.height = h - 1; row.outerHeight = h; row.heightInitialized = true; }
+              if (row.type === 'row' && !(row.outerHeight > 0)) {  // heightStyled: what its cells are drawn with
+                Object.assign(row, { height: h - 1, heightStyled: (h - 1) + 'px', outerHeight: h, heightInitialized: true });
+              }
             }
             r.vDomRowHeight = h;
           };
@@ -279,7 +290,7 @@ class TimelineKeys(pn.custom.JSComponent):
       const timer = setInterval(() => {
         if (table && table.isConnected) {
           hook();
-          if (tab && follow && atNewest()) { opened = true; }
+          if (tab && follow && atNewest()) { markOpened(); }
           if (tab && broken()) { heal(); }
           // a following reader whom a late redraw left short of the newest cells is taken there
           // (a scroll range that grows as rows are measured outlasts toNewest's own retries)
