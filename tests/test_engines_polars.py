@@ -123,6 +123,19 @@ def test_in_place_write_and_sort_and_dedup(pshell):
     assert vs[3].n_rows == pshell.user_ns["df"].height
 
 
+def test_in_place_write_of_an_equal_value_is_no_version_and_the_cell_is_recorded(pshell):
+    """Written in place but equal to its parent: no version (as for pandas), and the other
+    frames of the cell are still recorded (the pipeline once failed the whole cell on it)."""
+    from cellsync.extension import current_tracker
+
+    make(pshell, n=300)
+    run(pshell, 'df[0, "age"] = df[0, "age"]\nages = df.select("age")')
+    st = recorded(pshell)
+    assert [v.change for v in _versions(st, "df")] == ["new"]
+    assert _versions(st, "ages")[-1].n_cols == 1
+    assert not current_tracker().status()["problem_messages"]
+
+
 def test_group_by_is_a_reshape_and_del_is_recorded(pshell):
     make(pshell)
     run(pshell, 'by_region = df.group_by("region").agg(pl.col("income").mean())')
