@@ -62,7 +62,11 @@ def fingerprint(obj) -> tuple:
     for s in obj.get_columns():
         if s.dtype.is_numeric() or s.dtype.is_temporal() or s.dtype == pl.Boolean:
             try:
-                parts.append(tuple(b.address for b in s.to_arrow().buffers() if b is not None))
+                # chunk by chunk: `to_arrow()` of a column of several chunks (after `pl.concat`)
+                # rechunks into new buffers on every call, so an unchanged frame looked changed
+                # in place after every cell and was diffed again
+                parts.append(tuple(b.address for chunk in s.get_chunks() for b in chunk.to_arrow().buffers()
+                                   if b is not None))
                 continue
             except Exception:
                 pass
