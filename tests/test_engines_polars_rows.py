@@ -162,3 +162,27 @@ def test_a_segment_that_fits_only_the_new_version(pshell):
     assert pshell.taken == [True] and v.diff.rows_removed == 1
     assert set(imps) == {"tag == 1"}
     assert (imps["tag == 1"]["rows_before"], imps["tag == 1"]["rows_after"], imps["tag == 1"]["rows_added"]) == (None, 499, 0)
+
+
+def test_a_large_profile_runs_columns_in_threads_with_the_same_result(pshell):
+    """From 100,000 rows the columns' histograms and top values run in `profile_threads`
+    threads: the profile equals the one-thread profile, and the counts are numpy's on
+    polars' values (NaN and infinities left out of the histogram)."""
+    import cellsync
+    from cellsync.config import Settings
+
+    run(pshell, """
+rng = np.random.default_rng(2)
+n = 150_000
+x = rng.normal(0, 1, n); x[:50] = np.nan; x[50:60] = np.inf
+big = pl.DataFrame({"x": x, "k": rng.integers(0, 7, n), "r": rng.choice(["a", "b", "c"], n), "w": rng.random(n)})""")
+    big = pshell.user_ns["big"]
+    v = recorded(pshell).versions(frame="big")[-1]
+    assert cellsync.settings.profile_threads > 1
+    one_thread = engine.profile(big, Settings(profile_threads=1))
+    assert v.profile.to_dict() == one_thread.to_dict()
+    finite = big.get_column("x").filter(big.get_column("x").is_finite()).to_numpy()
+    hist = v.profile.column("x").histogram
+    assert list(hist.counts) == np.histogram(finite, bins=np.array(hist.edges))[0].tolist()
+    assert sum(hist.counts) == big.height - 60
+    assert {t.value: t.count for t in v.profile.column("r").top_values} == dict(big["r"].value_counts().iter_rows())
