@@ -98,7 +98,9 @@ sdf = spark.range({rows}).select(*[F.rand(seed=i).alias(f"c{{i}}") for i in rang
     df = ip.user_ns["sdf"]
     summary, _ = timed(lambda: df.summary().collect())
     alone, _ = timed(lambda: ip.user_ns["spark"].range(1000).count())
-    v = tr.worker._open().versions(frame="sdf")[-1]
+    import cellsync
+
+    v = cellsync.open_store(tr.store_path).versions(frame="sdf")[-1]
     return {"rows": rows, "cols": cols, "cellsync_spark_s": round(added, 3), "summary_s": round(summary, 3),
             "ratio": round(added / summary, 2), "next_cell_s": round(next_cell, 3),
             "same_count_alone_s": round(alone, 3), "note": v.note}
