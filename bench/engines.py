@@ -1,7 +1,8 @@
 """Engines bench: what CellSync adds on a polars or Spark filter cell, against the engine's
 own summary of the same frame, measured in one run.
 
-    python bench/engines.py [--polars-rows N] [--spark-rows N] [--cols 20] [--skip-spark]
+    PYTHONPATH=. python bench/engines.py [--polars-rows N] [--spark-rows N] [--cols 20] [--skip-spark]
+                                          [--spark-time-budget S]
     python bench/engines.py --snapgrid-rows 100000000 [--snapgrid-versions 50] [--dir DIR]
 
 polars: the worker's time to record the filtered frame (profile, diff by hash_rows, persist,
@@ -9,6 +10,8 @@ from `flush()` after the cell) / polars' `describe()` + `hash_rows()` on the sam
 Spark: the worker's Spark time for the filter cell (one aggregation job + the sample job) /
 one `df.summary().collect()`; and how long the user's next cell (a count) took while CellSync's
 jobs ran. Sizes default to what a shared 2-core machine runs in a minute or two.
+`PYTHONPATH=.`: the script's folder, not the working directory, is first on `sys.path`, so
+without it the cellsync installed in the environment (another checkout's) is measured.
 
 SnapGrid at scale (`--snapgrid-rows`): a history of `--snapgrid-versions` versions of one frame
 written straight into a store through `versions.persist` (so deltas, bitmasks and the full write
@@ -50,6 +53,15 @@ def timed(fn):
     return time.perf_counter() - t, out
 
 
+def cpu_timed(fn):
+    """Wall seconds, and CPU seconds of every thread of this process (the worker's and
+    polars' pool included): on a shared machine the wall ratio moves with the other load,
+    the CPU ratio much less."""
+    c, t = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t, time.process_time() - c
+
+
 def bench_polars(ip, rows: int, cols: int) -> dict:
     from cellsync.extension import current_tracker
 
@@ -59,11 +71,12 @@ pdf = pl.DataFrame({{f"c{{i}}": rng.random({rows}) for i in range({cols})}})""",
     tr = current_tracker()
     tr.flush(600)
     ip.run_cell("pdf = pdf.filter(pl.col('c0') > 0.1)", store_history=True)
-    record, _ = timed(lambda: tr.flush(600))
+    record, record_cpu = cpu_timed(lambda: tr.flush(600))
     df = ip.user_ns["pdf"]
-    own, _ = timed(lambda: (df.describe(), df.hash_rows()))
+    own, own_cpu = cpu_timed(lambda: (df.describe(), df.hash_rows()))
     return {"rows": rows, "cols": cols, "cellsync_record_s": round(record, 3),
-            "describe_plus_hash_rows_s": round(own, 3), "ratio": round(record / own, 2)}
+            "describe_plus_hash_rows_s": round(own, 3), "ratio": round(record / own, 2),
+            "cpu_s": [round(record_cpu, 2), round(own_cpu, 2)], "cpu_ratio": round(record_cpu / own_cpu, 2)}
 
 
 def bench_spark(ip, rows: int, cols: int) -> dict:
@@ -85,7 +98,9 @@ sdf = spark.range({rows}).select(*[F.rand(seed=i).alias(f"c{{i}}") for i in rang
     df = ip.user_ns["sdf"]
     summary, _ = timed(lambda: df.summary().collect())
     alone, _ = timed(lambda: ip.user_ns["spark"].range(1000).count())
-    v = tr.worker._open().versions(frame="sdf")[-1]
+    import cellsync
+
+    v = cellsync.open_store(tr.store_path).versions(frame="sdf")[-1]
     return {"rows": rows, "cols": cols, "cellsync_spark_s": round(added, 3), "summary_s": round(summary, 3),
             "ratio": round(added / summary, 2), "next_cell_s": round(next_cell, 3),
             "same_count_alone_s": round(alone, 3), "note": v.note}
@@ -231,6 +246,9 @@ def main():
     ap.add_argument("--spark-rows", type=int, default=2_000_000)
     ap.add_argument("--cols", type=int, default=20)
     ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument("--spark-time-budget", type=float, default=None,
+                    help="spark_time_budget for the run (default: the setting's, 60 s; a larger frame needs more "
+                    "or its profile is cancelled and the version says so)")
     ap.add_argument("--snapgrid-rows", type=int, default=0, help="run the SnapGrid bench (only) at this size")
     ap.add_argument("--snapgrid-versions", type=int, default=50)
     ap.add_argument("--dir", default=None, help="where the SnapGrid store is written (removed at the end)")
@@ -240,6 +258,10 @@ def main():
     if a.snapgrid_rows:
         print(json.dumps(bench_snapgrid(a.snapgrid_rows, a.snapgrid_versions, a.dir, a.keep, a.reuse), indent=1))
         return
+    if a.spark_time_budget is not None:
+        import cellsync
+
+        cellsync.settings.spark_time_budget = a.spark_time_budget
     ip = shell(tempfile.mkdtemp() + "/store")
     out = {"polars": bench_polars(ip, a.polars_rows, a.cols)}
     print(json.dumps(out), flush=True)

@@ -54,8 +54,8 @@ class Settings(param.Parameterized):
     profile_threads = param.Integer(
         default=2,
         bounds=(1, 64),
-        doc="Threads that profile the columns of a large frame (100,000+ rows) in parallel, "
-        "in the background. 1 keeps CellSync to one core.",
+        doc="Threads that profile and write the columns of a large frame (100,000+ rows) in "
+        "parallel, in the background. 1 keeps CellSync to one core.",
     )
     max_profile_columns = param.Integer(
         default=2_000,

@@ -123,6 +123,39 @@ def test_in_place_write_and_sort_and_dedup(pshell):
     assert vs[3].n_rows == pshell.user_ns["df"].height
 
 
+def test_in_place_write_of_an_equal_value_is_no_version_and_the_cell_is_recorded(pshell):
+    """Written in place but equal to its parent: no version (as for pandas), and the other
+    frames of the cell are still recorded (the pipeline once failed the whole cell on it)."""
+    from cellsync.extension import current_tracker
+
+    make(pshell, n=300)
+    run(pshell, 'df[0, "age"] = df[0, "age"]\nages = df.select("age")')
+    st = recorded(pshell)
+    assert [v.change for v in _versions(st, "df")] == ["new"]
+    assert _versions(st, "ages")[-1].n_cols == 1
+    assert not current_tracker().status()["problem_messages"]
+
+
+def test_a_frame_of_several_chunks_is_not_diffed_again_by_later_cells(pshell):
+    """After `pl.concat` a column has several chunks; later cells that leave the frame alone
+    must not see it as changed in place (each would diff the whole frame again)."""
+    from cellsync.extension import current_tracker
+
+    make(pshell, n=300)
+    run(pshell, "df = pl.concat([df, df.head(7)])")
+    assert pshell.user_ns["df"].get_column("age").n_chunks() > 1
+    stage = current_tracker().worker.pipeline.versions
+    recorded(pshell)
+    seen = dict(stage.redirect)
+    run(pshell, "x = 1")
+    run(pshell, "y = 2")
+    recorded(pshell)
+    assert stage.redirect == seen  # nothing was diffed and found equal
+    run(pshell, 'df[3, "income"] = -5.0')
+    vs = _versions(recorded(pshell), "df")
+    assert [v.change for v in vs] == ["new", "rebound", "mutated"] and vs[-1].diff.values_changed == {"income": 1}
+
+
 def test_group_by_is_a_reshape_and_del_is_recorded(pshell):
     make(pshell)
     run(pshell, 'by_region = df.group_by("region").agg(pl.col("income").mean())')

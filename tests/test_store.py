@@ -123,6 +123,27 @@ def test_sampling_above_the_cap_is_seeded_and_labelled(store, big):
     pd.testing.assert_frame_equal(back, big.iloc[take])
 
 
+def test_a_large_frame_is_written_in_threads_as_in_one(store_dir, tmp_path):
+    """From 100,000 rows the columns are written in `profile_threads` threads: the same
+    files and plans as one thread, whole and as a delta (one column rewritten, one added)."""
+    rng = np.random.default_rng(3)
+    n = 120_000
+    frame = pd.DataFrame({"a": rng.random(n), "b": rng.integers(0, 9, n), "s": rng.choice(["x", "y"], n),
+                          "c": pd.Categorical(rng.choice(["p", "q"], n))})
+    after = frame.assign(a=frame["a"] * 2, new=1)
+    plans, files = [], []
+    for threads, folder in ((1, tmp_path / "one"), (2, store_dir)):
+        st = Store(folder)
+        st.start_session("s1", None, {"pid": 1})
+        cfg = Settings(profile_threads=threads)
+        plans.append((write_version(st, "v1", frame, cfg=cfg), write_version(st, "v2", after, frame, "v1", cfg=cfg)))
+        files.append(sorted(p.name for p in (folder / "data").rglob("*.parquet")))
+        pd.testing.assert_frame_equal(open_store(folder).load_frame("v2"), after)
+        st.close()
+    assert plans[0] == plans[1] and files[0] == files[1]
+    assert plans[1][1].kind == "delta" and [r.label for r in plans[1][1].columns if r.key] == ["a", "new"]
+
+
 def test_opt_out_keeps_aggregates_only(store, big):
     from cellsync.errors import VersionDataUnavailable
 

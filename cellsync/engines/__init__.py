@@ -214,13 +214,16 @@ def engine_version(worker, ch):
         return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change="deleted",
                        n_rows=None, n_cols=None, parent_id=parent_id, parent_frame=ch.parent_name), None
     try:
-        return _adapter(ch.engine).record(worker, ch, parent_id), None
+        version = _adapter(ch.engine).record(worker, ch, parent_id)
     except Exception as exc:
         reason = _one_line(exc)
         worker.on_problem(f"engine.{ch.engine}.{type(exc).__name__}", reason)
         return Version(id=ch.version_id, frame=ch.name, session_id=worker.session_id, change=ch.change,
                        n_rows=None, n_cols=None, parent_id=parent_id, parent_frame=ch.parent_name,
                        note=f"not profiled: {reason}"[:300]), None
+    # None: changed in place but equal to its parent (redirected, no version), as the pandas
+    # stage returns it; a (None, None) pair would fail the whole cell's record in the pipeline
+    return None if version is None else (version, None)
 
 
 def _one_line(exc: BaseException) -> str:

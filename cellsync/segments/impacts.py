@@ -78,47 +78,70 @@ def impacts(
             after = _safe_mask(seg, new_cols, len(new))
         if before is None and after is None:
             continue
-        note = None
-        if before is None:
-            note = "columns not in the parent: only rows after are counted"
-        elif after is None:
-            note = "columns gone after this cell: membership follows the kept rows"
         was = before[kept_old] if before is not None else None  # the kept rows' membership before
         n_before = int(before.sum()) if before is not None else None
-        removed = n_before - int(was.sum()) if before is not None else 0
-        added = int(after[added_rows].sum()) if after is not None else 0
-        if after is not None:
-            n_after = int(after.sum())
-        else:
-            n_after = int(was.sum()) + added
+        was_in = int(was.sum()) if before is not None else 0
         left = entered = 0
         if before is not None and after is not None:
             now = after[kept_new]
             left, entered = int((was & ~now).sum()), int((~was & now).sum())
-        rate = removed / n_before if n_before else None
-        flagged = bool(
-            rate is not None
-            and overall is not None
-            and removed > 0
-            and n_before >= flag_min_rows  # "100% of the 1 row with a = 0" is no finding
-            and rate >= flag_ratio * overall
-            and rate - overall >= flag_min_points
-        )
         inside = {}
         if before is not None:
             for label, m in change_masks.items():
                 n = int((m & was).sum())
                 if n:
                     inside[label] = n
-        out.append(
-            SegmentImpact(
-                segment=seg.text, name=seg.name, rows_before=n_before, rows_after=n_after,
-                rows_removed=removed, rows_added=added, rows_left=left, rows_entered=entered,
-                removal_rate=rate, overall_removal_rate=overall, values_changed=inside,
-                flagged=flagged, note=note,
-            )
-        )
+        out.append(impact_record(
+            seg, n_before=n_before, kept_in=was_in, n_after=int(after.sum()) if after is not None else None,
+            added=int(after[added_rows].sum()) if after is not None else 0, left=left, entered=entered,
+            values_changed=inside, overall=overall, flag_ratio=flag_ratio, flag_min_points=flag_min_points,
+            flag_min_rows=flag_min_rows,
+        ))
     return out
+
+
+def impact_record(
+    seg: Segment,
+    *,
+    n_before: int | None,
+    kept_in: int,
+    n_after: int | None,
+    added: int,
+    left: int,
+    entered: int,
+    values_changed: dict[str, int],
+    overall: float | None,
+    flag_ratio: float,
+    flag_min_points: float,
+    flag_min_rows: int,
+) -> SegmentImpact:
+    """One segment's impact from its counts, wherever they were counted (here on numpy masks,
+    by polars on its own columns). `n_before` None: the segment does not fit the parent;
+    `n_after` None: it does not fit the new version. `kept_in`: kept rows that were in it
+    before; `added`: new rows in it."""
+    note = None
+    if n_before is None:
+        note = "columns not in the parent: only rows after are counted"
+    elif n_after is None:
+        note = "columns gone after this cell: membership follows the kept rows"
+    removed = n_before - kept_in if n_before is not None else 0
+    if n_after is None:
+        n_after = kept_in + added
+    rate = removed / n_before if n_before else None
+    flagged = bool(
+        rate is not None
+        and overall is not None
+        and removed > 0
+        and n_before >= flag_min_rows  # "100% of the 1 row with a = 0" is no finding
+        and rate >= flag_ratio * overall
+        and rate - overall >= flag_min_points
+    )
+    return SegmentImpact(
+        segment=seg.text, name=seg.name, rows_before=n_before, rows_after=n_after,
+        rows_removed=removed, rows_added=added, rows_left=left, rows_entered=entered,
+        removal_rate=rate, overall_removal_rate=overall, values_changed=values_changed,
+        flagged=flagged, note=note,
+    )
 
 
 def _safe_mask(seg: Segment, lookup: dict, n: int) -> np.ndarray | None:
