@@ -239,3 +239,19 @@ def test_polars_in_a_real_kernel_and_nothing_under_any_cell(tmp_path, monkeypatc
     st = cellsync.open_store(tmp_path / "store")
     v = st.versions(frame="df")[-1]
     assert (v.n_rows, v.diff.rows_removed) == (82, 18)
+
+
+def test_head_and_chained_filters_record_without_a_problem(pshell, capsys):
+    """`head` and `drop(...).filter(...)` on a polars frame: the operation model read the pandas
+    parent's columns, which an engine's change does not hold, and the cell showed "CellSync
+    could not record everything". The counts come from polars, the cell shows nothing."""
+    run(pshell, "p = pl.DataFrame({'a': list(range(100)), 'b': [float(i) for i in range(100)]})")
+    run(pshell, "p = p.head(10)")
+    run(pshell, "p = p.drop('b').filter(pl.col('a') > 3)")
+    store = recorded(pshell)
+    assert "could not record" not in capsys.readouterr().out
+    assert store.summary()["problems"] == []
+    expected = pl.DataFrame({"a": list(range(100))}).head(10).filter(pl.col("a") > 3)
+    head, chained = store.timeline()[-2:]
+    assert "90 of" in head.summary and "100" in head.summary
+    assert f"{10 - expected.height} of" in chained.summary and '"b"' in chained.summary

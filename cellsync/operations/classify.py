@@ -172,7 +172,10 @@ def classify(c: Change) -> Operation:
         if verb == "dropna" and _dropna_columns(node):
             verb = None  # dropna(axis=1) cannot remove rows: the code is not what happened
         names = {c.name, c.parent} | set(c.others)
-        detail = filter_detail(node, names, [label_text(x) for x in c.parent_frame.columns]) if verb else {}
+        # an engine's change (polars, Spark) holds no pandas parent: its columns are not needed
+        # but for a query string's names, which are then left unsaid
+        columns = [] if c.parent_frame is None else [label_text(x) for x in c.parent_frame.columns]
+        detail = filter_detail(node, names, columns) if verb else {}
         detail = {**detail, "of": c.parent}
         if col_facets:
             detail["also_columns"] = True
