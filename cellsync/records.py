@@ -38,32 +38,44 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _rebuild(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            if arg is type(None):
-                continue
-            return _rebuild(arg, value)
-        return value
-    if isinstance(tp, type) and issubclass(tp, Record):
-        return tp.from_dict(value)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_rebuild(args[0], v) for v in value)
-        return tuple(_rebuild(a, v) for a, v in zip(args, value))
-    if origin is dict:
-        _, vt = typing.get_args(tp)
-        return {k: _rebuild(vt, v) for k, v in value.items()}
+def _identity(value: Any) -> Any:
     return value
 
 
+def _none_safe(convert):
+    return lambda value: None if value is None else convert(value)
+
+
 @functools.lru_cache(maxsize=None)
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls)
+def _converter(tp: Any):
+    """A function that rebuilds a JSON value as `tp` (records, also inside tuples and dicts;
+    None stays None), made once per type. `from_dict` used to walk `typing`'s introspection
+    for every field of every record: a page's timeline of 300 cells (11,200 impact records)
+    spent ~0.5 s of its 0.6 s there."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        arg = next((a for a in typing.get_args(tp) if a is not type(None)), None)
+        return _identity if arg is None else _converter(arg)
+    if isinstance(tp, type) and issubclass(tp, Record):
+        return _none_safe(tp.from_dict)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _converter(args[0])
+            return _none_safe(tuple if item is _identity else lambda value: tuple(item(v) for v in value))
+        items = tuple(_converter(a) for a in args)
+        return _none_safe(lambda value: tuple(c(v) for c, v in zip(items, value)))
+    if origin is dict:
+        item = _converter(typing.get_args(tp)[1])
+        return _none_safe(dict if item is _identity else lambda value: {k: item(v) for k, v in value.items()})
+    return _identity
+
+
+@functools.lru_cache(maxsize=None)
+def _fields(cls) -> tuple:
+    """(name, converter) for each field of a record class."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, _converter(hints[f.name])) for f in dataclasses.fields(cls))
 
 
 class Record:
@@ -77,12 +89,7 @@ class Record:
 
     @classmethod
     def from_dict(cls: type[T], data: dict) -> T:
-        hints = _hints(cls)
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            if f.name in data:
-                kwargs[f.name] = _rebuild(hints[f.name], data[f.name])
-        return cls(**kwargs)
+        return cls(**{name: convert(data[name]) for name, convert in _fields(cls) if name in data})
 
     @classmethod
     def from_json(cls: type[T], text: str) -> T:
