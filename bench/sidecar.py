@@ -91,7 +91,9 @@ def run(quick: bool = False) -> dict:
             page.wait_for_timeout(100)
         if side is None:
             raise RuntimeError("the sidecar did not appear")
-        # the sidecar opens on its timeline (the overview is the tab beside it)
+        # the sidecar opens on the overview (issue 14); the cells are followed on its timeline
+        side.locator("[data-testid=overview]").first.wait_for(timeout=60_000)
+        side.locator(".bk-tab", has_text="Timeline").first.click()
         side.locator(".tabulator").first.wait_for(timeout=60_000)
         out["load_to_sidecar_rows_s"] = bw.now() - t0
         log(f"sidecar: %load_ext to the sidecar's timeline {out['load_to_sidecar_rows_s']:.2f} s")

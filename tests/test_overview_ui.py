@@ -385,9 +385,7 @@ def test_the_overview_is_the_first_tab_for_experts(demo_store):
 
     for kwargs in ({}, {"read_only": True}, {"compact": True, "role": "data_scientist"}):
         d = Dashboard(store=str(demo_store), **kwargs)
-        # the sidecar (compact) opens on the timeline, the overview next to it
-        first = "Timeline" if kwargs.get("compact") else "Overview"
-        assert d.tab_names[0] == first and d.active_tab == first
+        assert d.tab_names[0] == "Overview" and d.active_tab == "Overview"  # the sidecar too
         d.show_tab("Overview")
         assert d.overview.data.frame == overview(d.state.store).frame
         assert ("cs-ov compact" in d.overview.html) == bool(kwargs.get("compact"))

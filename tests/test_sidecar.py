@@ -95,7 +95,8 @@ def test_sidecar_follows_the_notebook(lab):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         side = sidecar_frame(page)
-        open_timeline(side)  # the sidecar opens on the overview too
+        side.locator("[data-testid=overview]").first.wait_for(timeout=60_000)  # it opens on the overview
+        open_timeline(side)
         row = side.locator(".tabulator-row", has_text="Removed 4 of the 10 rows")
         row.first.wait_for(timeout=20_000)
         page.screenshot(path=str(Path(__file__).parent / "artifacts" / "sidecar.png"))

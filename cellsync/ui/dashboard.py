@@ -49,11 +49,6 @@ class Dashboard(pn.viewable.Viewer):
         self.overview = OverviewView(state=self.state, compact=self.compact)
         tabs = [("Overview", self.overview), ("Timeline", self._home),
                 ("Segments", self.segments), ("Metrics", self.metrics), ("Feedback", self.feedback)]
-        if self.compact:
-            # the sidecar opens on the timeline: a timeline first drawn in a hidden tab did not
-            # draw the cells streamed into it later in JupyterLab's side panel (CI's sidecar
-            # test), and the data scientist there reads their cells first
-            tabs[0], tabs[1] = tabs[1], tabs[0]
         # dynamic: the browser builds a tab's widgets when it is first opened
         self._tabs = pn.Tabs(*tabs, dynamic=True, sizing_mode="stretch_width")
         self._tab_names = [name for name, _ in tabs]
