@@ -99,6 +99,9 @@ class FrameChange:
     others: dict = field(default_factory=dict)  # other tracked frames the statement read
     other_versions: dict = field(default_factory=dict)  # their version ids
     other_series: set = field(default_factory=set)  # which of them are Series
+    # the parent is a frame of another engine (`pl.from_pandas(df)`, `sdf.toPandas()`): its
+    # engine ("pandas", "polars", "spark"); rows are not matched across engines, net counts only
+    converted_from: str | None = None
 
 
 @dataclass

@@ -19,7 +19,7 @@ from .changes import (
     FrameChange, TrackedObject, as_frame, column_text, content_hash, deep_columns, fingerprint, what_it_holds,
 )
 from .config import Settings
-from .engines import engine_changes
+from .engines import engine_changes, engine_names, link_across
 from .lineage import CellLineage, analyse, parent_of
 
 
@@ -110,6 +110,10 @@ class ChangeDetector:
         for key in [k for k in self._objects if k not in bound]:
             del self._objects[key]
         self._prev_states, self._prev_versions = {}, {}
+        engines_now = engine_names(self)
+        if engines_now or any(getattr(ch, "engine", None) for ch in changes):
+            # a frame made from another engine's frame (`pl.from_pandas(df)`): that frame is its parent
+            changes = link_across(changes, self.lineage.sources, self._versions, engines_now)
         return changes
 
     def _snapshot(self, obj) -> TrackedObject:

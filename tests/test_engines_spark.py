@@ -107,6 +107,68 @@ def test_sample_is_seeded_labelled_and_readable_without_spark(sshell, spark, mon
     assert cell.status == "estimated from sample"
 
 
+def _cellsync_jobs(spark) -> set[int]:
+    """Ids of the Spark jobs run in CellSync's job groups so far (the status store's list)."""
+    jobs = spark.sparkContext._jsc.sc().statusStore().jobsList(None)
+    out = set()
+    for i in range(jobs.size()):
+        job = jobs.apply(i)
+        if job.jobGroup().isDefined() and job.jobGroup().get().startswith("cellsync-"):
+            out.add(job.jobId())
+    return out
+
+
+def _jobs_of(spark, action) -> int:
+    """How many Spark jobs one action runs in this session (adaptive execution runs a shuffle
+    stage as a job of its own)."""
+    sc = spark.sparkContext
+    sc.setJobGroup("cellsync-test-reference", "reference")
+    before = set(sc.statusTracker().getJobIdsForGroup("cellsync-test-reference"))
+    action()
+    sc.setLocalProperty("spark.jobGroup.id", None)
+    return len(set(sc.statusTracker().getJobIdsForGroup("cellsync-test-reference")) - before)
+
+
+def test_a_filters_sample_is_drawn_in_the_aggregation_job(sshell, spark, monkeypatch):
+    """A filter's rows are bounded by its parent's count, so its seeded sample is drawn in the
+    aggregation job itself (no second pass over the data): exactly `spark_sample_rows` rows
+    when the filter kept at least half, in the frame's order, only rows the filter kept, the same
+    rows for the same plan; the quantiles are the sample's, said so, and equal pandas' on the
+    sample the store holds. A filter that kept too few rows for the draw takes a sampling job."""
+    import cellsync
+    from pyspark.sql import functions as F
+
+    monkeypatch.setattr(cellsync.settings, "spark_sample_rows", 1000)
+    monkeypatch.setattr(cellsync.settings, "max_suggested_segments", 0)
+    run(sshell, "tall = spark.range(20000).select('id', (F.col('id') * 0.5).alias('x'))")
+    recorded(sshell)
+    before = _cellsync_jobs(spark)
+    run(sshell, "tall = tall.filter(F.col('id') % 10 != 0)")
+    st = recorded(sshell)
+    v = st.versions(frame="tall")[-1]
+    assert len(_cellsync_jobs(spark) - before) == _jobs_of(spark, lambda: spark.range(10).agg(F.count(F.lit(1))).collect())
+    assert v.n_rows == 18000 and v.data.sampled and v.data.sample_of == 18000
+    back = st.load_frame(v.id)
+    ids = back["id"].astype("int64")
+    assert len(back) == 1000 and ids.is_monotonic_increasing and ids.is_unique
+    assert (ids % 10 != 0).all() and ((back["x"].astype("float64") * 2) == ids).all()
+    prof = v.profile.column("x")
+    assert "quantiles, histograms and top values estimated from a seeded sample of 1,000 of 18,000" in v.profile.note
+    for q in ("0.05", "0.5", "0.95"):
+        assert prof.quantiles[q] == pytest.approx(back["x"].astype("float64").quantile(float(q)), rel=1e-12)
+    assert (prof.min, prof.max) == (0.5, 9999.5)  # exact, from the job
+    run(sshell, "again = spark.range(20000).select('id', (F.col('id') * 0.5).alias('x'))")
+    run(sshell, "again = again.filter(F.col('id') % 10 != 0)")
+    st = recorded(sshell)
+    assert st.load_frame(st.versions(frame="again")[-1].id)["id"].tolist() == back["id"].tolist()
+    run(sshell, "few = tall.filter(F.col('id') < 300)")  # 270 of 18,000: the draw brings ~30
+    st = recorded(sshell)
+    few = st.versions(frame="few")[-1]
+    got = st.load_frame(few.id)
+    assert few.n_rows == 270 == len(got) and not few.data.sampled
+    assert sorted(got["id"].astype("int64")) == [i for i in range(300) if i % 10]
+
+
 def test_join_groupby_union_dedup_withcolumn(sshell, spark):
     run(sshell, "regions = spark.createDataFrame([('north', 'N'), ('south', 'S')], ['region', 'code'])")
     run(sshell, "joined = people.join(regions, 'region', 'left')")
@@ -122,6 +184,26 @@ def test_join_groupby_union_dedup_withcolumn(sshell, spark):
     distinct = spark.sql("select count(*) from (select distinct * from people_sql)").collect()[0][0]
     assert rows["both"].n_rows == 40000 and rows["uniq"].n_rows == distinct < 20000
     assert rows["people"].diff.columns_added == ("age2",) and rows["people"].diff.rows_removed == 0
+
+
+def test_spark_frame_from_pandas_and_back_keeps_the_parent(sshell, spark):
+    """`spark.createDataFrame(pdf)` has the pandas frame as its parent, `toPandas()` the Spark
+    frame; rows are not matched across engines, so the diff is net counts (Spark SQL's)."""
+    run(sshell, "import pandas as pd\nlocal = pd.DataFrame({'age': list(range(300)), 'band': [i % 4 for i in range(300)]})")
+    run(sshell, "remote = spark.createDataFrame(local)")
+    run(sshell, "remote = remote.filter(F.col('age') >= 18)")
+    run(sshell, "back = remote.toPandas()")
+    st = recorded(sshell)
+    local = st.versions(frame="local")[-1]
+    made, kept = st.versions(frame="remote")
+    assert (made.parent_frame, made.parent_id) == ("local", local.id)
+    assert made.diff.row_identity == "none" and made.diff.rows_before == 300 == made.n_rows
+    assert made.diff.columns_added == () == made.diff.columns_removed
+    sshell.user_ns["remote"].createOrReplaceTempView("remote_sql")
+    adults = spark.sql("select count(*) from remote_sql").collect()[0][0]
+    back = st.versions(frame="back")[-1]
+    assert (back.parent_frame, back.parent_id) == ("remote", kept.id)
+    assert back.diff.row_identity == "none" and back.diff.rows_before == adults == back.n_rows == 282
 
 
 def test_rows_matched_by_a_key_only_on_request(sshell, spark, monkeypatch):

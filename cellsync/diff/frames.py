@@ -26,6 +26,25 @@ def new_frame_diff(new: pd.DataFrame) -> FrameDiff:
     )
 
 
+def converted_diff(parent_rows: int | None, parent_columns, rows: int, columns) -> FrameDiff:
+    """The diff of a frame made from a frame of another engine (`pl.from_pandas(df)`,
+    `sdf.toPandas()`): rows are not matched across engines, so only net counts (row identity
+    "none"); columns compared by name, where the parent's are all known (else none said)."""
+    old = None if parent_columns is None else [label_text(c) for c in parent_columns]
+    new = [label_text(c) for c in columns]
+    known = parent_rows is not None
+    return FrameDiff(
+        rows_before=parent_rows,
+        rows_after=rows,
+        rows_removed=max(0, parent_rows - rows) if known else 0,
+        rows_added=max(0, rows - parent_rows) if known else 0,
+        rows_kept=min(parent_rows, rows) if known else 0,
+        row_identity="none",
+        columns_added=() if old is None else tuple(c for c in new if c not in old),
+        columns_removed=() if old is None else tuple(c for c in old if c not in new),
+    )
+
+
 def diff_frames(
     old: pd.DataFrame, new: pd.DataFrame, follow_rows: bool = True, trust_labels: bool = False
 ) -> tuple[FrameDiff, RowMatch]:

@@ -22,7 +22,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["engine_changes", "engine_version", "EngineChange", "EngineError", "EngineUnavailable"]
+__all__ = ["engine_changes", "engine_names", "engine_version", "link_across", "EngineChange", "EngineError", "EngineUnavailable"]
 
 
 def __getattr__(name):
@@ -153,15 +153,59 @@ def _scan(tracker, state: _State, adapters) -> list:
             changes.append(_change(state, name, kind, now, parent, prev_versions.get(parent), parent_state, calls, bindings))
     still = {n for names in bound.values() for n in names}
     for name in [n for n in state.names if n not in still]:
+        was = prev_objects.get(prev_names.get(name, -1))
         changes.append(EngineChange(
             name=name, change="deleted", version_id=uuid.uuid4().hex, object_key=0, frame=None,
             parent_version=prev_versions.get(name), parent_name=name, engine="deleted",
+            was=was.engine if was is not None else "",
         ))
         del state.names[name]
         state.versions.pop(name, None)
     for key in [k for k in state.objects if k not in bound]:
         del state.objects[key]
     return changes
+
+
+def engine_names(tracker) -> dict[str, tuple[str, str]]:
+    """Each engine frame's name -> (engine, current version id), after this cell's scan."""
+    state = _STATES.get(tracker)
+    if state is None:
+        return {}
+    by_key = {id(t.ref()): t.engine for t in state.objects.values() if t.ref() is not None}
+    return {name: (by_key.get(key, "?"), state.versions[name]) for name, key in state.names.items() if name in state.versions}
+
+
+def link_across(changes: list, sources: dict, pandas_versions: dict, engine_frames: dict) -> list:
+    """Give a frame made from a frame of another engine (`pl.from_pandas(df)`,
+    `spark.createDataFrame(df)`, `sdf.toPandas()`, `pl_df.to_pandas()`) that frame as its
+    parent; `converted_from` names the parent's engine, and rows are not matched across
+    engines (net counts only). A name that changed engine in the cell (`df = pl.from_pandas(df)`)
+    keeps its history: the old kind's "deleted" change is dropped and the new one rebinds it.
+    `pandas_versions` and `engine_frames` are the names after this cell's scan."""
+    deleted = {ch.name: ch for ch in changes if ch.change == "deleted"}
+    dropped = set()
+    for ch in changes:
+        if ch.change not in ("new", "rebound") or ch.parent_version is not None:
+            continue
+        mine = getattr(ch, "engine", None) or "pandas"
+        for read in sources.get(ch.name, ()):
+            if read == ch.name:
+                old = deleted.get(read)
+                was = (getattr(old, "was", "") or None) if getattr(old, "engine", None) else "pandas"
+                if old is not None and was and was != mine and old.parent_version is not None:
+                    ch.parent_name, ch.parent_version, ch.converted_from = read, old.parent_version, was
+                    ch.change = "rebound"
+                    dropped.add(id(old))
+                    break
+                continue
+            if mine != "pandas" and read in pandas_versions:
+                ch.parent_name, ch.parent_version, ch.converted_from = read, pandas_versions[read], "pandas"
+                break
+            if read in engine_frames and engine_frames[read][0] != mine:
+                ch.parent_name = read
+                ch.converted_from, ch.parent_version = engine_frames[read]
+                break
+    return [ch for ch in changes if id(ch) not in dropped]
 
 
 def _ref(obj):

@@ -42,6 +42,7 @@ class EngineChange(FrameChange):
     in the blocking part); the engine's own objects travel in `native` / `parent_native`."""
 
     engine: str = ""
+    was: str = ""  # a deleted change: the engine the name held ("deleted" is its `engine`)
     # declared here too: FrameChange on main (issue 11) no longer has it; polars/Spark decide
     # reshapes from their own call names (RESHAPING)
     reshape: bool = False

@@ -436,9 +436,12 @@ def record(worker, ch, parent_id):
         if ch.change == "mutated" and not d.changed:
             worker.redirect[ch.version_id] = parent_id
             return None
+    elif ch.converted_from and parent_id:
+        d, match = worker.converted(parent_id, obj.height, obj.columns), None
     else:
         d, match = new_diff(obj), None
     prof = profile(obj, cfg)
+    worker.profiles[ch.version_id] = prof  # a frame converted from this one is diffed against it
     budget = worker.budget_rows() if cfg.persist_data else None
     plan = _persist(worker, obj, parent_id, match, budget)
     if parent is not None and match is not None and match.method not in ("reshape", "none"):

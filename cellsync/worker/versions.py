@@ -13,7 +13,7 @@ from typing import Any
 from ..cache import BoundedDict
 from ..changes import CellJob, FrameChange
 from ..config import Settings
-from ..diff import diff_frames, new_frame_diff
+from ..diff import FrameDiff, converted_diff, diff_frames, new_frame_diff
 from ..engines import engine_version
 from ..operations import choose_parent, follows_rows, same_rows
 from ..profile import profile_frame
@@ -101,6 +101,14 @@ class VersionStage:
                 return None
         return plan
 
+    def converted(self, parent_id: str, rows: int, columns) -> FrameDiff:
+        """The diff of a frame made from another engine's frame (net counts, columns by
+        name), against the parent's profile."""
+        parent = self.profiles.get(parent_id)
+        every = parent is not None and len(parent.columns) == parent.n_cols  # not cut by max_profile_columns
+        return converted_diff(parent.n_rows if parent is not None else None,
+                              [c.name for c in parent.columns] if every else None, rows, columns)
+
     def resolve(self, version_id: str | None) -> str | None:
         while version_id in self.redirect:
             version_id = self.redirect[version_id]
@@ -160,6 +168,8 @@ class VersionStage:
                 # rewritten but equal (a re-consolidation, `df[c] = df[c]`): no new version
                 self.redirect[ch.version_id] = parent_id
                 return None
+        elif ch.converted_from and parent_id:
+            diff, match = self.converted(parent_id, frame.shape[0], frame.columns), None
         else:
             diff, match = new_frame_diff(frame), None
         cached = by_object.get(ch.object_key)
