@@ -169,6 +169,24 @@ def test_a_filters_sample_is_drawn_in_the_aggregation_job(sshell, spark, monkeyp
     assert sorted(got["id"].astype("int64")) == [i for i in range(300) if i % 10]
 
 
+def test_a_filters_dates_and_text_read_back_through_arrow_as_spark_gives_them(sshell, spark):
+    """The folded job's aggregates come back as Arrow: timestamps, dates and strings must read
+    as Spark's own `collect()` gives them (timestamps in the session's local time)."""
+    from pyspark.sql import functions as F
+
+    run(sshell, "events = spark.range(500).select('id', F.timestamp_seconds(F.col('id') * 3600 + 1700000000).alias('at'), "
+                "F.date_add(F.lit('2024-01-01').cast('date'), F.col('id').cast('int')).alias('day'), "
+                "F.concat(F.lit('k'), F.col('id')).alias('key'))")
+    run(sshell, "events = events.filter(F.col('id') >= 100)")
+    st = recorded(sshell)
+    v = st.versions(frame="events")[-1]
+    got = sshell.user_ns["events"].agg(F.min("at"), F.max("at"), F.min("day"), F.max("day"), F.min("key"), F.max("key")).collect()[0]
+    prof = {c: v.profile.column(c) for c in ("at", "day", "key")}
+    assert (prof["at"].min, prof["at"].max) == (got[0].isoformat(), got[1].isoformat())
+    assert (prof["day"].min, prof["day"].max) == (got[2].isoformat(), got[3].isoformat())
+    assert (prof["key"].min, prof["key"].max) == (got[4], got[5]) and v.n_rows == 400
+
+
 def test_join_groupby_union_dedup_withcolumn(sshell, spark):
     run(sshell, "regions = spark.createDataFrame([('north', 'N'), ('south', 'S')], ['region', 'code'])")
     run(sshell, "joined = people.join(regions, 'region', 'left')")

@@ -473,7 +473,7 @@ def record(worker, ch, parent_id):
     with guard_type(sc, cfg, ch.name) as guard:
         try:
             # the sample joins the aggregation job where the parent's count bounds this
-            # frame's (twice the sample's size is drawn at most, so the draw never runs away)
+            # frame's (a Bernoulli draw of twice the sample's size on average, at most: it cannot run away)
             k = int(cfg.spark_sample_rows)
             bound = parent_prof.n_rows if parent_prof is not None and _safe(at_most_parent_rows, df, parent) else None
             fraction = None if bound is None else min(1.0, 2 * k / bound) if bound else 1.0
