@@ -137,6 +137,12 @@ class Settings(param.Parameterized):
         default=100_000, bounds=(0, None),
         doc="Rows of the seeded sample of each Spark version kept in the store (histograms, top values, SnapGrid).",
     )
+    spark_sample_values = param.Integer(
+        default=20_000_000, bounds=(1, None),
+        doc="At most this many values (rows x columns) in a Spark version's sample: a wide frame keeps "
+            "fewer rows (never under 100), so the sample's Arrow transfer stays in the driver's memory "
+            "(20,000,000 doubles: 160 MB).",
+    )
     spark_time_budget = param.Number(
         default=60.0, bounds=(1, None),
         doc="Seconds CellSync's Spark jobs may take per version; past it they are cancelled and the version says so.",

@@ -132,8 +132,8 @@ def _jobs_of(spark, action) -> int:
 def test_a_filters_sample_is_drawn_in_the_aggregation_job(sshell, spark, monkeypatch):
     """A filter's rows are bounded by its parent's count, so its seeded sample is drawn in the
     aggregation job itself (no second pass over the data): exactly `spark_sample_rows` rows
-    when the filter kept at least half, in the frame's order, only rows the filter kept, the same
-    rows for the same plan; the quantiles are the sample's, said so, and equal pandas' on the
+    when the filter kept well over half (the draw is twice the sample times the share kept), in
+    the frame's order, only rows the filter kept, the same rows for the same plan; the quantiles are the sample's, said so, and equal pandas' on the
     sample the store holds. A filter that kept too few rows for the draw takes a sampling job."""
     import cellsync
     from pyspark.sql import functions as F
@@ -185,6 +185,26 @@ def test_a_filters_dates_and_text_read_back_through_arrow_as_spark_gives_them(ss
     assert (prof["at"].min, prof["at"].max) == (got[0].isoformat(), got[1].isoformat())
     assert (prof["day"].min, prof["day"].max) == (got[2].isoformat(), got[3].isoformat())
     assert (prof["key"].min, prof["key"].max) == (got[4], got[5]) and v.n_rows == 400
+
+
+def test_a_wide_frames_sample_keeps_fewer_rows(sshell, spark, monkeypatch):
+    """`spark_sample_values` caps rows x columns of a sample: 50 columns under a cap of 10,000
+    values keep 200 rows, drawn by the sampling job (a new frame) and in the aggregation job
+    (a filter of it) alike, and each version says how many."""
+    import cellsync
+
+    monkeypatch.setattr(cellsync.settings, "spark_sample_values", 10_000)
+    monkeypatch.setattr(cellsync.settings, "max_suggested_segments", 0)
+    run(sshell, "wide = spark.range(5000).select(*[(F.col('id') + i).alias(f'c{i}') for i in range(50)])")
+    run(sshell, "wide = wide.filter(F.col('c0') % 10 != 0)")
+    st = recorded(sshell)
+    made, kept = st.versions(frame="wide")
+    assert (made.n_rows, kept.n_rows) == (5000, 4500)
+    for v in (made, kept):
+        back = st.load_frame(v.id)
+        assert back.shape == (200, 50) and v.data.sample_of == v.n_rows
+        assert f"seeded sample of 200 of {v.n_rows:,} rows" in v.profile.note
+    assert (st.load_frame(kept.id)["c0"].astype("int64") % 10 != 0).all()
 
 
 def test_join_groupby_union_dedup_withcolumn(sshell, spark):

@@ -8,7 +8,8 @@ Per version, in the worker thread (never under the user's cell):
    conditions compiled by narwhals, aggregated natively) and, where the frame cannot have more
    rows than a version already counted (a filter, a new column), the seeded sample too, as a
    `collect_list` in the same pass;
-3. otherwise one sampling job: a seeded sample of at most `spark_sample_rows` rows. Either way
+3. otherwise one sampling job: a seeded sample of at most `spark_sample_rows` rows (fewer for a
+   frame so wide that it would hold more than `spark_sample_values` values). Either way
    the sample is fetched as Arrow (never `toPandas()`), persisted like a pandas version and
    labelled as a sample, so SnapGrid and the dashboard work from the store without Spark.
    Quantiles, histograms and top values come from it and say so: quantile sketches
@@ -272,9 +273,17 @@ _RAND = "__cellsync_r"
 _ORDER = "__cellsync_at"
 
 
+def sample_size(cfg, n_cols: int) -> int:
+    """Rows of a Spark version's sample: `spark_sample_rows`, fewer for a wide frame so the
+    sample holds at most `spark_sample_values` values (never under 100 rows)."""
+    k = int(cfg.spark_sample_rows)
+    return min(k, max(100, int(cfg.spark_sample_values) // max(1, n_cols)))
+
+
 def aggregate(df, cfg, segments=(), columns: bool = True, sample_fraction: float | None = None):
     """One Spark job: row count, per-column aggregates, segment counts and, given a
-    `sample_fraction`, the rows of a seeded Bernoulli sample with that fraction.
+    `sample_fraction`, the `sample_size` rows with the smallest draws of a seeded Bernoulli
+    sample with that fraction.
     Returns (rows, {column: {stat: value}}, {segment text: rows}, sample rows as pandas or None)."""
     import narwhals as nw
     from pyspark.sql import functions as F
@@ -320,7 +329,7 @@ def aggregate(df, cfg, segments=(), columns: bool = True, sample_fraction: float
     else:
         table = src.agg(*aggs).toArrow()
         row = {name: _py(table.column(name)[0]) for name in table.column_names if name not in extra}
-        sample = _sample_rows(table.column(_SAMPLE), int(cfg.spark_sample_rows), df.columns)
+        sample = _sample_rows(table.column(_SAMPLE), sample_size(cfg, len(df.columns)), df.columns)
     stats = {f.name: {k.split(":", 1)[1]: v for k, v in row.items() if k.startswith(f"{i}:")} for i, f in enumerate(fields)}
     counts = {seg_cols[k].text: int(row[k] or 0) for k in seg_cols}
     return int(row["__rows"]), stats, counts, sample
@@ -383,10 +392,10 @@ def _row_key(cfg, parent, df) -> list[str]:
 
 
 def _sample(df, n_rows: int, cfg):
-    """A seeded sample of at most `spark_sample_rows` rows, as Arrow-backed pandas."""
+    """A seeded sample of at most `sample_size` rows, as Arrow-backed pandas."""
     import pandas as pd
 
-    k = int(cfg.spark_sample_rows)
+    k = sample_size(cfg, len(df.columns))
     part = df if n_rows <= k else df.sample(withReplacement=False, fraction=min(1.0, 1.2 * k / n_rows), seed=cfg.sample_seed).limit(k)
     table = part.toArrow()
     return table.to_pandas(types_mapper=pd.ArrowDtype)
@@ -474,7 +483,7 @@ def record(worker, ch, parent_id):
         try:
             # the sample joins the aggregation job where the parent's count bounds this
             # frame's (a Bernoulli draw of twice the sample's size on average, at most: it cannot run away)
-            k = int(cfg.spark_sample_rows)
+            k = sample_size(cfg, len(df.columns))
             bound = parent_prof.n_rows if parent_prof is not None and _safe(at_most_parent_rows, df, parent) else None
             fraction = None if bound is None else min(1.0, 2 * k / bound) if bound else 1.0
             n_rows, stats, counts, sample = aggregate(df, cfg, segs, sample_fraction=fraction)
