@@ -113,7 +113,7 @@ class ChangeDetector:
         engines_now = engine_names(self)
         if engines_now or any(getattr(ch, "engine", None) for ch in changes):
             # a frame made from another engine's frame (`pl.from_pandas(df)`): that frame is its parent
-            changes = link_across(changes, self.lineage.sources, self._versions, engines_now)
+            changes = link_across(changes, self.lineage.sources, self.lineage.calls, self._versions, engines_now)
         return changes
 
     def _snapshot(self, obj) -> TrackedObject:

@@ -234,6 +234,14 @@ def frame_sentence(f: FrameSummary) -> str:
         return f"Deleted {thing(f)}." if kind == "delete" else f"{name} no longer exists."
     if kind == "alias" or f.change == "alias":
         return f"{name} is another name for {parent}."
+    if ra is None:
+        # rows not counted: a lazy plan (never run), or a frame whose profile failed
+        note = f" ({f.note})" if f.note else ""
+        cols = f" with {plural(f.n_cols, 'column')}" if f.n_cols is not None and not f.series else ""
+        if f.change == "new" or kind == "create":
+            verb = "Loaded" if (op.verb or "").startswith("read_") else "Created"
+            return f"{verb} {thing(f)}{cols}; its rows were not counted{note}."
+        return f"{capital(thing(f))} changed{cols}; its rows were not counted{note}."
     if rb is None and f.change in ("rebound", "mutated") and kind != "create":
         note = f" ({f.note})" if f.note else ""
         return f"{capital(thing(f))} changed; it now has {_rows(f, ra)}, but CellSync could not record how{note}."

@@ -61,3 +61,20 @@ def test_a_name_that_changes_engine_keeps_one_history(pshell):
     said = _summaries(st)
     assert not any("eleted" in t for t in said)
     assert sum("The table df has 600 rows (600 before; its rows could not be matched" in t for t in said) == 2
+
+
+def test_only_a_conversion_is_linked_and_an_uncounted_frame_says_so(pshell):
+    """A pandas frame that merely reads a polars frame (`pd.DataFrame({"n": [big.height]})`) is
+    not made from its rows: no parent, no "10 before". A lazy frame's rows are never counted:
+    its sentence says that, not "None rows"."""
+    run(pshell, "big = pl.DataFrame({'a': list(range(10))})")
+    run(pshell, "small = pd.DataFrame({'n': [big.height]})")
+    run(pshell, "lazy = pl.LazyFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})")
+    st = recorded(pshell)
+    small = st.versions(frame="small")[-1]
+    assert small.parent_id is None and small.diff.row_identity == "new"
+    said = _summaries(st)
+    assert "Created the table small: 1 row and 1 column." in said
+    lazy = next(t for t in said if "lazy" in t)
+    assert lazy.startswith("Created the table lazy with 2 columns; its rows were not counted")
+    assert not any("None" in t for t in said)

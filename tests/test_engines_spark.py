@@ -6,7 +6,7 @@ import pytest
 
 pyspark = pytest.importorskip("pyspark")
 
-from helpers import recorded, run  # noqa: E402
+from helpers import entries, recorded, run  # noqa: E402
 
 pytestmark = pytest.mark.engines
 
@@ -280,6 +280,9 @@ def test_plan_that_fails_when_run_is_one_status_line(sshell):
     st = recorded(sshell)
     v = st.versions(frame="broken")[-1]
     assert v.note.startswith("not profiled:") and "\n" not in v.note
+    said = [e["summary"] or "" for e in entries(st)]  # no "None rows" or "0 columns"
+    assert any(t.startswith("Created the table broken; its rows were not counted (not profiled:") for t in said)
+    assert not any("None" in t for t in said)
     msgs = {k: m for k, m in current_tracker().status()["problem_messages"].items() if k.startswith("engine.spark")}
     assert msgs and all("\n" not in m and len(m) <= 240 for m in msgs.values())
 

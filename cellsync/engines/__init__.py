@@ -175,17 +175,29 @@ def engine_names(tracker) -> dict[str, tuple[str, str]]:
     return {name: (by_key.get(key, "?"), state.versions[name]) for name, key in state.names.items() if name in state.versions}
 
 
-def link_across(changes: list, sources: dict, pandas_versions: dict, engine_frames: dict) -> list:
+# calls that hand one engine's frame to another: only a statement that makes one is linked
+# across engines (`pd.DataFrame({"n": [big.height]})` reads a polars frame but is not made from
+# its rows, and a row count "before" would be false there)
+CONVERSIONS = frozenset({
+    "from_pandas", "createDataFrame", "to_pandas", "toPandas", "from_arrow", "to_arrow", "toArrow",
+    "from_dataframe", "to_polars", "pandas_api",
+})
+
+
+def link_across(changes: list, sources: dict, calls: dict, pandas_versions: dict, engine_frames: dict) -> list:
     """Give a frame made from a frame of another engine (`pl.from_pandas(df)`,
     `spark.createDataFrame(df)`, `sdf.toPandas()`, `pl_df.to_pandas()`) that frame as its
     parent; `converted_from` names the parent's engine, and rows are not matched across
     engines (net counts only). A name that changed engine in the cell (`df = pl.from_pandas(df)`)
     keeps its history: the old kind's "deleted" change is dropped and the new one rebinds it.
-    `pandas_versions` and `engine_frames` are the names after this cell's scan."""
+    Only statements that call a conversion (`CONVERSIONS`) are linked. `pandas_versions` and
+    `engine_frames` are the names after this cell's scan."""
     deleted = {ch.name: ch for ch in changes if ch.change == "deleted"}
     dropped = set()
     for ch in changes:
         if ch.change not in ("new", "rebound") or ch.parent_version is not None:
+            continue
+        if not CONVERSIONS.intersection(calls.get(ch.name, ())):
             continue
         mine = getattr(ch, "engine", None) or "pandas"
         for read in sources.get(ch.name, ()):
