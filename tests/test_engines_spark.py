@@ -49,7 +49,9 @@ def test_filter_rows_and_segment_counts_match_spark_sql(sshell, spark):
     assert first.n_rows == sql_count(spark) == 20000
     assert v.n_rows == sql_count(spark, "income is not null")
     assert v.diff.rows_removed == sql_count(spark, "income is null") == 4000
-    assert "Filter" in v.note
+    assert "Filter" in v.note and v.diff.row_identity == "filter"
+    said = [e["summary"] or "" for e in entries(st)]
+    assert any(t.startswith("Removed 4,000 of the 20,000 rows of the table people (20.0%)") for t in said)
     imps = {i["segment"]: i for i in st.impacts(frame="people") if i["version_id"] == v.id}
     old = imps["age >= 80"]
     assert old["rows_before"] == sql_count(spark, "age >= 80")

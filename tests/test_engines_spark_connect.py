@@ -45,7 +45,7 @@ def test_a_connect_filter_is_recorded_with_exact_counts(cshell, spark):
     st = recorded(cshell)
     first, v = st.versions(frame="people")
     assert first.n_rows == count() and v.n_rows == count("income is not null")
-    assert v.diff.rows_removed == count("income is null") and v.diff.row_identity == "none"
+    assert v.diff.rows_removed == count("income is null") and v.diff.row_identity == "filter"
     assert v.note.startswith("Spark: Filter") and "isnotnull(income)" in v.note
     old = next(i for i in st.impacts(frame="people") if i["version_id"] == v.id and i["segment"] == "age >= 80")
     assert old["rows_before"] == count("age >= 80") and old["rows_removed"] == count("age >= 80 and income is null")

@@ -37,7 +37,9 @@ class FrameDiff(Record):
     rows_removed: int
     rows_added: int
     rows_kept: int
-    row_identity: str  # index | content | none (net counts only) | reshape | new
+    # index | content | none (net counts only) | reshape | new; Spark's key (matched by
+    # `spark_row_key`) and filter (a Filter plan: before - after removed, exactly, rows not known)
+    row_identity: str
     columns_added: tuple[str, ...] = ()
     columns_removed: tuple[str, ...] = ()
     columns_renamed: dict[str, str] = field(default_factory=dict)

@@ -526,6 +526,9 @@ def record(worker, ch, parent_id):
             d = dataclasses.replace(d, rows_removed=by_key["removed"], rows_added=by_key["added"],
                                     rows_kept=by_key["kept"], row_identity="key")
         if is_filter:
+            # a filter only removes rows: before - after of them, exactly, though which ones is
+            # not known (the store holds samples): told as removed rows, never listed
+            d = dataclasses.replace(d, row_identity="filter")
             overall = (before - n_rows) / before if before else None
             for seg in segs:
                 if seg.text in parent_counts and seg.text in counts:

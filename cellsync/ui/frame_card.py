@@ -147,9 +147,9 @@ class FrameCard(pn.viewable.Viewer):
     def _rows_html(self, v, kind: str) -> str:
         """The first rows this version removed from (or added to) its parent."""
         count = getattr(v.diff, f"rows_{kind}", 0) if v.diff is not None else 0
-        # "key": Spark rows matched by a key in Spark; the store holds only samples of the two
-        # versions, which cannot say which rows went
-        if not count or v.diff.row_identity in ("reshape", "none", "new", "key"):
+        # "key", "filter": Spark rows matched by a key, or removed by a filter, in Spark; the
+        # store holds only samples of the two versions, which cannot say which rows went
+        if not count or v.diff.row_identity in ("reshape", "none", "new", "key", "filter"):
             return ""
         read = self.state.store.removed_rows if kind == "removed" else self.state.store.added_rows
         try:
