@@ -39,3 +39,18 @@ def demo_replay(tmp_path_factory):
 def demo_store(demo_replay):
     """The replayed demo's store folder (shared: read only)."""
     return demo_replay[1]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A local[2] SparkSession for one test module, stopped at its end (a module may stop it
+    sooner: stopping twice is harmless)."""
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    s = (SparkSession.builder.master("local[2]").appName("cellsync-tests")
+         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+         .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()

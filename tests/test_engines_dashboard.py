@@ -13,18 +13,6 @@ pytestmark = [pytest.mark.engines, pytest.mark.engines_smoke, pytest.mark.browse
 
 
 @pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    s = (SparkSession.builder.master("local[2]").appName("cellsync-dashboard-tests")
-         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
-         .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    s.sparkContext.setLogLevel("ERROR")
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
 def browser():
     with chromium() as b:
         yield b

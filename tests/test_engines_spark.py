@@ -11,18 +11,6 @@ from helpers import entries, recorded, run  # noqa: E402
 pytestmark = pytest.mark.engines
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    s = (SparkSession.builder.master("local[2]").appName("cellsync-tests")
-         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
-         .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    s.sparkContext.setLogLevel("ERROR")
-    yield s
-    s.stop()
-
-
 @pytest.fixture
 def sshell(shell, spark):
     shell.user_ns["spark"] = spark
