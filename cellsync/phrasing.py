@@ -241,7 +241,8 @@ def frame_sentence(f: FrameSummary) -> str:
         if f.change == "new" or kind == "create":
             verb = "Loaded" if (op.verb or "").startswith("read_") else "Created"
             return f"{verb} {thing(f)}{cols}; its rows were not counted{note}."
-        return f"{capital(thing(f))} changed{cols}; its rows were not counted{note}."
+        now = f"; it has {plural(f.n_cols, 'column')}" if cols else ""
+        return f"{capital(thing(f))} changed{now}; its rows were not counted{note}."
     if rb is None and f.change in ("rebound", "mutated") and kind != "create":
         note = f" ({f.note})" if f.note else ""
         return f"{capital(thing(f))} changed; it now has {_rows(f, ra)}, but CellSync could not record how{note}."

@@ -78,3 +78,12 @@ def test_only_a_conversion_is_linked_and_an_uncounted_frame_says_so(pshell):
     lazy = next(t for t in said if "lazy" in t)
     assert lazy.startswith("Created the table lazy with 2 columns; its rows were not counted")
     assert not any("None" in t for t in said)
+
+
+def test_a_rebound_lazy_frame_says_its_rows_were_not_counted(pshell):
+    run(pshell, "lazy = pl.LazyFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})")
+    run(pshell, "lazy = lazy.filter(pl.col('a') > 1)")
+    said = _summaries(recorded(pshell))
+    assert any(t.startswith("The table lazy changed; it has 2 columns; its rows were not counted (lazy polars frame")
+               for t in said), said
+    assert not any("None" in t for t in said)
