@@ -171,6 +171,7 @@ def test_a_filtered_timeline_still_patches_in_place_and_keeps_the_selection(shel
     run(shell, "keep = pd.DataFrame({'a': range(10)})")
     run(shell, "other = 1")
     d = Dashboard(store=str(recorded(shell).path))
+    d.timeline.drawn = True  # as the page script reports once a browser has drawn the table
     d.timeline.search = "keep"
     first = d.timeline.shown
     assert len(first) == 1
@@ -190,6 +191,13 @@ def test_a_filtered_timeline_still_patches_in_place_and_keeps_the_selection(shel
     d.timeline.search = ""
     assert d.timeline.resets == resets + 1
     assert d.timeline.selected_rows == [d.timeline.shown.index(first[0])]
+    # a table no browser has drawn yet gets a new cell set whole: a stream would be lost there
+    d.timeline.drawn = False
+    resets = d.timeline.resets
+    run(shell, "keep = keep[keep.a > 5]")
+    recorded(shell)
+    d.refresh()
+    assert d.timeline.resets == resets + 1 and len(d.timeline.shown) == len(cellsync.open_store(store_dir).timeline())
     d.close()
 
 

@@ -40,6 +40,7 @@ class TimelineKeys(pn.custom.JSComponent):
 
     label = param.String(default="Timeline of cells", doc="The table's accessible name.")
     window_height = param.Integer(default=0, doc="The browser window's inner height (px), as the browser reports it.")
+    opened = param.Boolean(default=False, doc="The browser has drawn the table and shown its newest cells once.")
 
     _esm = ROOTS + """
     function findTable() {
@@ -119,7 +120,11 @@ class TimelineKeys(pn.custom.JSComponent):
       // draw, a heal, a resize), unless the reader has used the table (wheel, keys, pointer)
       let opened = false, touched = false, inputAt = 0;
       // (the attribute tells tests the page has settled on the newest cells)
-      const markOpened = () => { opened = true; table.setAttribute('data-cs-opened', ''); };
+      const markOpened = () => {
+        opened = true;
+        table.setAttribute('data-cs-opened', '');
+        if (!model.opened) { model.opened = true; }  // from now on new rows can be streamed to it
+      };
       function lastRow() {
         const rows = tab.rowManager.getDisplayRows();
         for (let i = rows.length - 1; i >= 0; i--) { if (rows[i].type === 'row') { return rows[i]; } }

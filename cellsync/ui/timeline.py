@@ -83,6 +83,10 @@ class Timeline(pn.viewable.Viewer):
     resets = param.Integer(default=0, precedence=-1, constant=True,
                            doc="How many times the rows were set afresh (a filter changed, a row left the filtered "
                                "rows); an update that only patches or appends rows leaves it.")
+    drawn = param.Boolean(default=False, precedence=-1,
+                          doc="A browser has drawn the table and shown its newest cells (its page script says so). "
+                              "Until then new rows set the table whole: a stream into a table not drawn yet (the "
+                              "sidecar opens on the overview) never reaches the browser.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -127,6 +131,7 @@ class Timeline(pn.viewable.Viewer):
         self._controls = pn.FlexBox(search, self._only, flex_wrap="wrap", align_items="start", sizing_mode="stretch_width")
         self._keys = TimelineKeys(label="Timeline of cells")
         self._keys.param.watch(self._fit, "window_height")
+        self._keys.param.watch(lambda e: setattr(self, "drawn", bool(e.new)), "opened")
         self._layout = pn.Column(self._controls, self._count, self._table, self._keys, sizing_mode="stretch_width")
         self._read_discussed()
         self._update()
@@ -213,6 +218,11 @@ class Timeline(pn.viewable.Viewer):
         if patches:
             self._table.patch(patches)  # in place: selection and scroll stay
         if len(visible) > len(self._visible):
+            if not self.drawn:
+                # a stream into a table the browser has not drawn yet (the sidecar opens on the
+                # overview) is lost there: the new cell would never show. Set it whole instead.
+                self._show_rows(visible)
+                return
             self._append(visible[len(self._visible):])
         self._say_count()
 
