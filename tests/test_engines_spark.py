@@ -112,11 +112,11 @@ def _jobs_of(spark, action) -> int:
     """How many Spark jobs one action runs in this session (adaptive execution runs a shuffle
     stage as a job of its own)."""
     sc = spark.sparkContext
-    sc.setJobGroup("cellsync-test-reference", "reference")
-    before = set(sc.statusTracker().getJobIdsForGroup("cellsync-test-reference"))
+    sc.setJobGroup("reference-not-cellsync", "reference")
+    before = set(sc.statusTracker().getJobIdsForGroup("reference-not-cellsync"))
     action()
     sc.setLocalProperty("spark.jobGroup.id", None)
-    return len(set(sc.statusTracker().getJobIdsForGroup("cellsync-test-reference")) - before)
+    return len(set(sc.statusTracker().getJobIdsForGroup("reference-not-cellsync")) - before)
 
 
 def test_a_filters_sample_is_drawn_in_the_aggregation_job(sshell, spark, monkeypatch):
