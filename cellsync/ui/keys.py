@@ -119,12 +119,9 @@ class TimelineKeys(pn.custom.JSComponent):
       // until the page has once shown the newest cells, every scroll is the page's own (a first
       // draw, a heal, a resize), unless the reader has used the table (wheel, keys, pointer)
       let opened = false, touched = false, inputAt = 0;
-      // (the attribute tells tests the page has settled on the newest cells)
-      const markOpened = () => {
-        opened = true;
-        table.setAttribute('data-cs-opened', '');
-        if (!model.opened) { model.opened = true; }  // from now on new rows can be streamed to it
-      };
+      // the page has settled on the newest cells: the attribute tells tests, `opened` the server
+      // (from now on new rows can be streamed to the table: it is drawn)
+      const markOpened = () => { opened = true; table.setAttribute('data-cs-opened', ''); if (!model.opened) { model.opened = true; } };
       function lastRow() {
         const rows = tab.rowManager.getDisplayRows();
         for (let i = rows.length - 1; i >= 0; i--) { if (rows[i].type === 'row') { return rows[i]; } }
