@@ -215,14 +215,14 @@ class Timeline(pn.viewable.Viewer):
             if i in where:
                 for c, value in changes.items():
                     patches.setdefault(c, []).append((where[i], value))
+        if not self.drawn and (patches or len(visible) > len(self._visible)):
+            # a patch or a stream into a table the browser has not drawn yet (the sidecar opens
+            # on the overview) is lost there: a new cell or its summary would never show
+            self._show_rows(visible)
+            return
         if patches:
             self._table.patch(patches)  # in place: selection and scroll stay
         if len(visible) > len(self._visible):
-            if not self.drawn:
-                # a stream into a table the browser has not drawn yet (the sidecar opens on the
-                # overview) is lost there: the new cell would never show. Set it whole instead.
-                self._show_rows(visible)
-                return
             self._append(visible[len(self._visible):])
         self._say_count()
 
