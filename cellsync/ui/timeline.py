@@ -85,8 +85,8 @@ class Timeline(pn.viewable.Viewer):
                                "rows); an update that only patches or appends rows leaves it.")
     drawn = param.Boolean(default=False, precedence=-1,
                           doc="A browser has drawn the table and shown its newest cells (its page script says so). "
-                              "Until then new rows set the table whole: a stream into a table not drawn yet (the "
-                              "sidecar opens on the overview) never reaches the browser.")
+                              "Until then new rows and summaries set the table whole: a stream or patch into a table "
+                              "not drawn yet (the sidecar opens on the overview) never reaches the browser.")
 
     def __init__(self, **params):
         super().__init__(**params)
